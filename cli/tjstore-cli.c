@@ -1,0 +1,751 @@
+/*
+ * tjstore-cli - the administration tool.
+ *
+ *   tjstore-cli [--data-dir DIR | --socket PATH] [--json] COMMAND ...
+ *
+ * With --data-dir it works directly on a stopped node's data directory
+ * (it takes the store's lock, so it refuses to run beside tjstored).
+ * Exit status: 0 success, 1 the command ran and found a problem,
+ * 2 usage or configuration error.
+ */
+#include "cli/mbox.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EX_OK = 0, EX_PROBLEM = 1, EX_USAGE = 2 };
+
+static const char *data_dir;
+static const char *socket_path;
+static int json;
+
+static const char usage_text[] =
+	"usage: tjstore-cli [--data-dir DIR | --socket PATH] [--json] COMMAND ...\n"
+	"commands (offline, on a stopped node's --data-dir):\n"
+	"  users add NAME [--quota SIZE]     create a user with INBOX, Sent, Drafts, Trash, Junk\n"
+	"  users set-quota NAME SIZE         SIZE in bytes, or with K, M, G suffix; 0 = unlimited\n"
+	"  users disable|enable NAME\n"
+	"  users list | users show NAME\n"
+	"  import USER MAILBOX PATH...       .eml files, directories of them, or mbox files\n"
+	"  verify                            check every record and the index; exit 1 on problems\n"
+	"  compact [--threshold F] [--no-recompress]\n"
+	"                                    rewrite segments under F live (default 0.5) and records\n"
+	"                                    not compressed with the newest dictionary\n"
+	"  stats                             users, mailboxes, messages, bytes, segments\n"
+	"  dump                              canonical text form of all mail state (diagnostics)\n";
+
+static int usage(const char *msg)
+{
+	if (msg)
+		fprintf(stderr, "tjstore-cli: %s\n", msg);
+	fputs(usage_text, stderr);
+	return EX_USAGE;
+}
+
+static int open_store(tj_store **st)
+{
+	if (socket_path) {
+		fprintf(stderr, "tjstore-cli: --socket: this command works offline only; stop tjstored and use --data-dir\n");
+		return EX_USAGE;
+	}
+	if (!data_dir) {
+		fprintf(stderr, "tjstore-cli: give --data-dir DIR (the node's [node] data_dir)\n");
+		return EX_USAGE;
+	}
+	tj_store_opts o;
+	tj_store_opts_default(&o);
+	int rc = tj_store_open(data_dir, &o, st);
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: cannot open store %s: %s\n", data_dir, tj_strerror(rc));
+		return EX_USAGE;
+	}
+	return EX_OK;
+}
+
+static int parse_size(const char *s, uint64_t *v_r)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || s[0] == '-')
+		return -1;
+	uint64_t mul = 1;
+	if (*end) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ULL << 10; break;
+		case 'm': case 'M': mul = 1ULL << 20; break;
+		case 'g': case 'G': mul = 1ULL << 30; break;
+		case 't': case 'T': mul = 1ULL << 40; break;
+		default: return -1;
+		}
+		if (end[1] && !(end[1] == 'B' && !end[2]) && !(end[1] == 'i' && end[2] == 'B' && !end[3]))
+			return -1;
+	}
+	if (v > UINT64_MAX / mul)
+		return -1;
+	*v_r = v * mul;
+	return 0;
+}
+
+/* ---- users ---- */
+
+static const struct {
+	const char *name;
+	uint32_t su;
+} default_mailboxes[] = {
+	{"INBOX", 0}, {"Sent", TJ_SU_SENT}, {"Drafts", TJ_SU_DRAFTS}, {"Trash", TJ_SU_TRASH}, {"Junk", TJ_SU_JUNK},
+};
+
+static int user_put(tj_store *st, const char *name, const tj_user_info *old, int has_quota, uint64_t quota, int state)
+{
+	tj_op op = {.type = TJ_OP_USER_PUT, .name = {(const uint8_t *)name, strlen(name)}};
+	op.quota_bytes = has_quota ? quota : old ? old->quota_bytes : 0;
+	op.quota_msgs = old ? old->quota_msgs : 0;
+	op.user_state = (uint8_t)(state >= 0 ? state : old ? old->state : TJ_USER_ENABLED);
+	return tj_store_exec(st, &op, NULL);
+}
+
+static int print_user(void *arg, const tj_user_info *u)
+{
+	int *first = arg;
+	if (json) {
+		printf("%s{\"name\":\"%.*s\",\"id\":%u,\"state\":\"%s\",\"quota_bytes\":%" PRIu64 ",\"used_bytes\":%" PRIu64
+		       ",\"messages\":%u}",
+		       *first ? "" : ",", (int)u->name.len, u->name.ptr, u->id, u->state ? "disabled" : "enabled",
+		       u->quota_bytes, u->used_bytes, u->used_msgs);
+		*first = 0;
+	} else {
+		char q[32];
+		if (u->quota_bytes)
+			snprintf(q, sizeof(q), "%" PRIu64, u->quota_bytes);
+		else
+			snprintf(q, sizeof(q), "unlimited");
+		printf("%-24.*s %-8s %14s %14" PRIu64 " %10u\n", (int)u->name.len, u->name.ptr,
+		       u->state ? "disabled" : "enabled", q, u->used_bytes, u->used_msgs);
+	}
+	return 0;
+}
+
+static void json_str(const uint8_t *p, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] < 0x20)
+			printf("\\u%04x", p[i]);
+		else
+			putchar(p[i]);
+	}
+	putchar('"');
+}
+
+static int print_mbox(void *arg, const tj_mbox_info *m)
+{
+	int *first = arg;
+	if (json) {
+		printf("%s{\"name\":", *first ? "" : ",");
+		json_str(m->name.ptr, m->name.len);
+		printf(",\"messages\":%u,\"unseen\":%u,\"bytes\":%" PRIu64 ",\"uidvalidity\":%u,\"uidnext\":%u}",
+		       m->messages, m->unseen, m->bytes, m->uidvalidity, m->uidnext);
+		*first = 0;
+	} else {
+		printf("    %-30.*s %8u messages %8u unseen %12" PRIu64 " bytes\n", (int)m->name.len, m->name.ptr,
+		       m->messages, m->unseen, m->bytes);
+	}
+	return 0;
+}
+
+static int cmd_users(int argc, char **argv)
+{
+	if (argc < 1)
+		return usage("users: which subcommand?");
+	const char *sub = argv[0];
+	tj_store *st;
+	int ex;
+	if (strcmp(sub, "add") == 0) {
+		uint64_t quota = 0;
+		const char *name = NULL;
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc) {
+				if (parse_size(argv[++i], &quota))
+					return usage("users add: --quota takes a size such as 500M");
+			} else if (argv[i][0] == '-' || name) {
+				return usage("users add NAME [--quota SIZE]");
+			} else {
+				name = argv[i];
+			}
+		}
+		if (!name)
+			return usage("users add: which user?");
+		if (tj_store_valid_user_name(name, strlen(name)))
+			return usage("users add: a user name is 1-255 of a-z A-Z 0-9 . _ - @ +");
+		if ((ex = open_store(&st)))
+			return ex;
+		tj_rtxn *r;
+		tj_user_info u;
+		int rc = tj_rtxn_begin(st, &r);
+		if (!rc) {
+			rc = tj_store_user_get(r, name, &u);
+			tj_rtxn_end(&r);
+		}
+		if (rc == 0) {
+			fprintf(stderr, "tjstore-cli: user %s already exists\n", name);
+			tj_store_close(&st);
+			return EX_PROBLEM;
+		}
+		rc = user_put(st, name, NULL, 1, quota, TJ_USER_ENABLED);
+		uint32_t uid = tj_store_user_id(name);
+		for (size_t i = 0; !rc && i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++) {
+			tj_op op = {.type = TJ_OP_MBOX_CREATE, .user_id = uid, .special_use = default_mailboxes[i].su,
+				    .name = {(const uint8_t *)default_mailboxes[i].name, strlen(default_mailboxes[i].name)}};
+			rc = tj_store_exec(st, &op, NULL);
+			if (!rc) {
+				tj_op sop = {.type = TJ_OP_SUBSCRIBE, .user_id = uid, .mode = 1, .name = op.name};
+				rc = tj_store_exec(st, &sop, NULL);
+			}
+		}
+		if (rc) {
+			fprintf(stderr, "tjstore-cli: users add %s: %s\n", name, tj_strerror(rc));
+			ex = EX_PROBLEM;
+		} else {
+			printf("added user %s (id %u, quota %s%" PRIu64 ")\n", name, uid, quota ? "" : "unlimited ",
+			       quota);
+		}
+		tj_store_close(&st);
+		return ex;
+	}
+	if (strcmp(sub, "set-quota") == 0 || strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
+		int setq = sub[0] == 's';
+		if (argc != (setq ? 3 : 2))
+			return usage(setq ? "users set-quota NAME SIZE" : "users disable|enable NAME");
+		uint64_t quota = 0;
+		if (setq && parse_size(argv[2], &quota))
+			return usage("users set-quota: SIZE such as 500M");
+		if ((ex = open_store(&st)))
+			return ex;
+		tj_rtxn *r;
+		tj_user_info u;
+		char namebuf[256];
+		int rc = tj_rtxn_begin(st, &r);
+		if (!rc) {
+			rc = tj_store_user_get(r, argv[1], &u);
+			if (!rc)
+				snprintf(namebuf, sizeof(namebuf), "%.*s", (int)u.name.len, u.name.ptr);
+			u.name.ptr = (const uint8_t *)namebuf;
+			tj_rtxn_end(&r);
+		}
+		if (!rc)
+			rc = user_put(st, namebuf, &u, setq, quota,
+				      setq ? -1 : sub[0] == 'd' ? TJ_USER_DISABLED : TJ_USER_ENABLED);
+		if (rc) {
+			fprintf(stderr, "tjstore-cli: users %s %s: %s\n", sub, argv[1], tj_strerror(rc));
+			ex = EX_PROBLEM;
+		} else {
+			printf("%s: %s\n", argv[1], setq ? "quota set" : sub[0] == 'd' ? "disabled" : "enabled");
+		}
+		tj_store_close(&st);
+		return ex;
+	}
+	if (strcmp(sub, "list") == 0 || strcmp(sub, "show") == 0) {
+		int show = sub[0] == 's';
+		if (argc != (show ? 2 : 1))
+			return usage(show ? "users show NAME" : "users list");
+		if ((ex = open_store(&st)))
+			return ex;
+		tj_rtxn *r;
+		int rc = tj_rtxn_begin(st, &r);
+		if (rc) {
+			tj_store_close(&st);
+			return EX_PROBLEM;
+		}
+		if (!show) {
+			if (json)
+				printf("[");
+			else
+				printf("%-24s %-8s %14s %14s %10s\n", "USER", "STATE", "QUOTA", "USED", "MESSAGES");
+			int first = 1;
+			rc = tj_store_users(r, print_user, &first);
+			if (json)
+				printf("]\n");
+		} else {
+			tj_user_info u;
+			rc = tj_store_user_get(r, argv[1], &u);
+			if (rc) {
+				fprintf(stderr, "tjstore-cli: users show %s: %s\n", argv[1], tj_strerror(rc));
+				ex = EX_PROBLEM;
+			} else {
+				if (json)
+					printf("{\"name\":\"%.*s\",\"id\":%u,\"state\":\"%s\",\"quota_bytes\":%" PRIu64
+					       ",\"used_bytes\":%" PRIu64 ",\"messages\":%u,\"mailboxes\":[",
+					       (int)u.name.len, u.name.ptr, u.id, u.state ? "disabled" : "enabled",
+					       u.quota_bytes, u.used_bytes, u.used_msgs);
+				else
+					printf("user %.*s\n  id %u\n  state %s\n  quota %" PRIu64 " bytes%s\n  used %" PRIu64
+					       " bytes in %u messages\n  mailboxes:\n",
+					       (int)u.name.len, u.name.ptr, u.id, u.state ? "disabled" : "enabled",
+					       u.quota_bytes, u.quota_bytes ? "" : " (unlimited)", u.used_bytes, u.used_msgs);
+				int first = 1;
+				rc = tj_store_mboxes(r, u.id, print_mbox, &first);
+				if (json)
+					printf("]}\n");
+			}
+		}
+		tj_rtxn_end(&r);
+		tj_store_close(&st);
+		return rc && !ex ? EX_PROBLEM : ex;
+	}
+	return usage("users: unknown subcommand (add, set-quota, disable, enable, list, show)");
+}
+
+/* ---- import ---- */
+
+struct import_job {
+	tj_store *st;
+	uint32_t user_id;
+	uint64_t mbox_id;
+	/* work queue of (bytes, date) */
+	pthread_mutex_t lock;
+	struct item {
+		uint8_t *data;
+		size_t len;
+		int64_t date;
+		char *origin;
+	} *items;
+	size_t nitems, cap, next;
+	uint64_t ok, failed, bytes;
+};
+
+static int job_push(struct import_job *j, uint8_t *data, size_t len, int64_t date, const char *origin)
+{
+	if (j->nitems == j->cap) {
+		size_t cap = j->cap ? j->cap * 2 : 256;
+		struct item *n = realloc(j->items, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		j->items = n;
+		j->cap = cap;
+	}
+	j->items[j->nitems++] = (struct item){data, len, date, strdup(origin)};
+	return 0;
+}
+
+static void *import_worker(void *arg)
+{
+	struct import_job *j = arg;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t i = j->next < j->nitems ? j->next++ : SIZE_MAX;
+		pthread_mutex_unlock(&j->lock);
+		if (i == SIZE_MAX)
+			break;
+		struct item *it = &j->items[i];
+		tj_msgrec m;
+		int rc = tj_store_prepare(j->st, it->data, it->len, &m);
+		if (!rc) {
+			tj_op op = {.type = TJ_OP_APPEND, .user_id = j->user_id, .mbox_id = j->mbox_id,
+				    .internal_date = it->date};
+			memcpy(op.guid, m.guid, TJ_GUID_LEN);
+			rc = tj_store_exec(j->st, &op, &m);
+			tj_op_clear(&op);
+			tj_msgrec_free(&m);
+		}
+		pthread_mutex_lock(&j->lock);
+		if (rc) {
+			j->failed++;
+			fprintf(stderr, "tjstore-cli: import %s: %s\n", it->origin, tj_strerror(rc));
+		} else {
+			j->ok++;
+			j->bytes += it->len;
+		}
+		pthread_mutex_unlock(&j->lock);
+		free(it->data);
+		it->data = NULL;
+	}
+	return NULL;
+}
+
+static int read_file(const char *path, uint8_t **data_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if ((uint64_t)sb.st_size > (4ULL << 30)) {
+		close(fd);
+		return TJ_ETOOBIG;
+	}
+	uint8_t *p = malloc((size_t)sb.st_size + 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t got = 0;
+	while (got < (size_t)sb.st_size) {
+		ssize_t n = read(fd, p + got, (size_t)sb.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*data_r = p;
+	*len_r = got;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int collect(struct import_job *j, const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) < 0) {
+		fprintf(stderr, "tjstore-cli: import %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		DIR *d = opendir(path);
+		if (!d)
+			return -errno;
+		char **names = NULL;
+		size_t n = 0, cap = 0;
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				char **nn = realloc(names, cap * sizeof(*nn));
+				if (!nn)
+					break;
+				names = nn;
+			}
+			names[n++] = strdup(e->d_name);
+		}
+		closedir(d);
+		qsort(names, n, sizeof(*names), cmp_str);
+		int rc = 0;
+		for (size_t i = 0; i < n; i++) {
+			char sub[4096];
+			snprintf(sub, sizeof(sub), "%s/%s", path, names[i]);
+			int r2 = collect(j, sub);
+			if (r2 && !rc)
+				rc = r2;
+			free(names[i]);
+		}
+		free(names);
+		return rc;
+	}
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = read_file(path, &data, &len);
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: import %s: %s\n", path, tj_strerror(rc));
+		return rc;
+	}
+	if (tj_mbox_is_mbox(data, len)) {
+		tj_mbox_iter it = {data, len, 0};
+		tj_buf msg = TJ_BUF_INIT;
+		int64_t date;
+		int k;
+		unsigned idx = 0;
+		while ((k = tj_mbox_next(&it, &msg, &date)) == 1) {
+			char origin[4200];
+			snprintf(origin, sizeof(origin), "%s#%u", path, ++idx);
+			size_t mlen;
+			uint8_t *copy = tj_buf_steal(&msg, &mlen);
+			if ((rc = job_push(j, copy, mlen, date ? date : (int64_t)sb.st_mtime, origin)))
+				break;
+		}
+		tj_buf_free(&msg);
+		free(data);
+		return rc ? rc : k < 0 ? k : 0;
+	}
+	return job_push(j, data, len, (int64_t)sb.st_mtime, path);
+}
+
+static int cmd_import(int argc, char **argv)
+{
+	if (argc < 3)
+		return usage("import USER MAILBOX PATH...");
+	const char *user = argv[0], *mailbox = argv[1];
+	if (tj_store_valid_mbox_name(mailbox, strlen(mailbox)))
+		return usage("import: invalid mailbox name");
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	tj_rtxn *r;
+	tj_user_info u;
+	tj_mbox_info mb;
+	int rc = tj_rtxn_begin(st, &r);
+	if (!rc && (rc = tj_store_user_get(r, user, &u)) == TJ_ENOTFOUND) {
+		fprintf(stderr, "tjstore-cli: import: no user %s (create it with: tjstore-cli users add %s)\n", user, user);
+		tj_rtxn_end(&r);
+		tj_store_close(&st);
+		return EX_PROBLEM;
+	}
+	uint32_t uid = tj_store_user_id(user);
+	if (!rc)
+		rc = tj_store_mbox_find(r, uid, mailbox, &mb);
+	uint64_t mbox_id = mb.id;
+	tj_rtxn_end(&r);
+	if (rc == TJ_ENOTFOUND) {
+		tj_op op = {.type = TJ_OP_MBOX_CREATE, .user_id = uid, .name = {(const uint8_t *)mailbox, strlen(mailbox)}};
+		rc = tj_store_exec(st, &op, NULL);
+		if (!rc) {
+			mbox_id = op.mbox_id;
+			printf("created mailbox %s for %s\n", mailbox, user);
+			tj_op sub = {.type = TJ_OP_SUBSCRIBE, .user_id = uid, .mode = 1, .name = op.name};
+			rc = tj_store_exec(st, &sub, NULL);
+		}
+	}
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: import: %s\n", tj_strerror(rc));
+		tj_store_close(&st);
+		return EX_PROBLEM;
+	}
+	struct import_job j = {.st = st, .user_id = uid, .mbox_id = mbox_id};
+	pthread_mutex_init(&j.lock, NULL);
+	int collect_failed = 0;
+	for (int i = 2; i < argc; i++)
+		if (collect(&j, argv[i]))
+			collect_failed = 1;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	enum { WORKERS = 8 };
+	pthread_t th[WORKERS];
+	for (int i = 0; i < WORKERS; i++)
+		pthread_create(&th[i], NULL, import_worker, &j);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (size_t i = 0; i < j.nitems; i++) {
+		free(j.items[i].data);
+		free(j.items[i].origin);
+	}
+	free(j.items);
+	pthread_mutex_destroy(&j.lock);
+	if (json)
+		printf("{\"imported\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"seconds\":%.3f}\n", j.ok,
+		       j.failed, j.bytes, secs);
+	else
+		printf("imported %" PRIu64 " messages (%" PRIu64 " bytes) into %s/%s in %.2f s; %" PRIu64 " failed\n", j.ok,
+		       j.bytes, user, mailbox, secs, j.failed);
+	tj_store_close(&st);
+	return (j.failed || collect_failed) ? EX_PROBLEM : EX_OK;
+}
+
+/* ---- verify, compact, stats, dump ---- */
+
+static void print_problem(void *arg, const char *p)
+{
+	(*(unsigned *)arg)++;
+	if (json)
+		printf("%s\"%s\"", *(unsigned *)arg > 1 ? "," : "", p);
+	else
+		printf("problem: %s\n", p);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	if (argc)
+		return usage("verify takes no arguments");
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	unsigned n = 0;
+	if (json)
+		printf("{\"problems\":[");
+	int rc = tj_store_verify(st, print_problem, &n);
+	tj_store_stats s;
+	tj_store_stats_get(st, &s);
+	if (json)
+		printf("],\"records\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"ok\":%s}\n", s.unique_messages, s.messages,
+		       rc == 0 ? "true" : "false");
+	else if (rc == 0)
+		printf("verify: OK: %" PRIu64 " records, %" PRIu64 " messages in %" PRIu64 " mailboxes\n",
+		       s.unique_messages, s.messages, s.mailboxes);
+	else if (rc == 1)
+		printf("verify: %u problem%s found\n", n, n == 1 ? "" : "s");
+	else
+		fprintf(stderr, "tjstore-cli: verify: %s\n", tj_strerror(rc));
+	tj_store_close(&st);
+	return rc == 0 ? EX_OK : EX_PROBLEM;
+}
+
+static void print_stats(const tj_store_stats *s)
+{
+	double ratio = s->raw_bytes ? (double)s->stored_bytes / (double)s->unique_raw_bytes : 0;
+	double dead = s->stored_bytes ? 1.0 - (double)s->live_bytes / (double)s->stored_bytes : 0;
+	if (json) {
+		printf("{\"users\":%" PRIu64 ",\"mailboxes\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+		       ",\"unique_messages\":%" PRIu64 ",\"unique_raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
+		       ",\"live_bytes\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"dead_ratio\":%.4f,\"index_bytes\":%" PRIu64
+		       ",\"log_ops\":%" PRIu64 ",\"dict_id\":%u,\"dict_records\":%" PRIu64 ",\"stored_ratio\":%.4f}\n",
+		       s->users, s->mailboxes, s->messages, s->raw_bytes, s->unique_messages, s->unique_raw_bytes,
+		       s->stored_bytes, s->live_bytes, s->segments, dead, s->index_bytes, s->log_ops, s->dict_id,
+		       s->dict_records, ratio);
+		return;
+	}
+	printf("users            %" PRIu64 "\n", s->users);
+	printf("mailboxes        %" PRIu64 "\n", s->mailboxes);
+	printf("messages         %" PRIu64 " (%" PRIu64 " stored once each)\n", s->messages, s->unique_messages);
+	printf("raw bytes        %" PRIu64 " (%" PRIu64 " unique)\n", s->raw_bytes, s->unique_raw_bytes);
+	printf("stored bytes     %" PRIu64 " (%.3f of unique raw; %" PRIu64 " live)\n", s->stored_bytes, ratio,
+	       s->live_bytes);
+	printf("segments         %" PRIu64 " (dead ratio %.3f)\n", s->segments, dead);
+	printf("index bytes      %" PRIu64 "\n", s->index_bytes);
+	printf("op log           %" PRIu64 " ops\n", s->log_ops);
+	printf("dictionary       %u (%" PRIu64 " records use a dictionary)\n", s->dict_id, s->dict_records);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	if (argc)
+		return usage("stats takes no arguments");
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	tj_store_stats s;
+	int rc = tj_store_stats_get(st, &s);
+	if (rc)
+		fprintf(stderr, "tjstore-cli: stats: %s\n", tj_strerror(rc));
+	else
+		print_stats(&s);
+	tj_store_close(&st);
+	return rc ? EX_PROBLEM : EX_OK;
+}
+
+static int cmd_compact(int argc, char **argv)
+{
+	double threshold = 0.5;
+	int recompress = 1;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--threshold") == 0 && i + 1 < argc) {
+			char *end;
+			threshold = strtod(argv[++i], &end);
+			if (*end || threshold < 0 || threshold > 1)
+				return usage("compact: --threshold is a fraction from 0 to 1");
+		} else if (strcmp(argv[i], "--no-recompress") == 0) {
+			recompress = 0;
+		} else {
+			return usage("compact [--threshold F] [--no-recompress]");
+		}
+	}
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	tj_store_stats before, after;
+	tj_store_stats_get(st, &before);
+	uint64_t moved = 0;
+	int rc = tj_store_compact(st, threshold, recompress, &moved);
+	tj_store_stats_get(st, &after);
+	if (rc)
+		fprintf(stderr, "tjstore-cli: compact: %s\n", tj_strerror(rc));
+	else if (json)
+		printf("{\"moved_bytes\":%" PRIu64 ",\"stored_bytes_before\":%" PRIu64 ",\"stored_bytes_after\":%" PRIu64
+		       ",\"segments_before\":%" PRIu64 ",\"segments_after\":%" PRIu64 "}\n",
+		       moved, before.stored_bytes, after.stored_bytes, before.segments, after.segments);
+	else
+		printf("compact: moved %" PRIu64 " bytes; stored bytes %" PRIu64 " -> %" PRIu64 ", segments %" PRIu64
+		       " -> %" PRIu64 "\n",
+		       moved, before.stored_bytes, after.stored_bytes, before.segments, after.segments);
+	tj_store_close(&st);
+	return rc ? EX_PROBLEM : EX_OK;
+}
+
+static int cmd_dump(int argc, char **argv)
+{
+	if (argc)
+		return usage("dump takes no arguments");
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	tj_buf b = TJ_BUF_INIT;
+	int rc = tj_store_dump(st, &b);
+	if (!rc)
+		fwrite(b.data, 1, b.len, stdout);
+	else
+		fprintf(stderr, "tjstore-cli: dump: %s\n", tj_strerror(rc));
+	tj_buf_free(&b);
+	tj_store_close(&st);
+	return rc ? EX_PROBLEM : EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"data-dir", required_argument, NULL, 'd'},
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	/* options stop at the command word */
+	while ((c = getopt_long(argc, argv, "+d:s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': data_dir = optarg; break;
+		case 's': socket_path = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': fputs(usage_text, stdout); return EX_OK;
+		default: return usage(NULL);
+		}
+	}
+	if (data_dir && socket_path)
+		return usage("give --data-dir or --socket, not both");
+	if (optind >= argc)
+		return usage("which command?");
+	tj_log_set_level(getenv("TJ_LOG_LEVEL") ? (enum tj_log_level)tj_log_parse_level(getenv("TJ_LOG_LEVEL"))
+						 : TJ_LOG_WARN);
+	const char *cmd = argv[optind];
+	int n = argc - optind - 1;
+	char **args = argv + optind + 1;
+	if (strcmp(cmd, "users") == 0)
+		return cmd_users(n, args);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(n, args);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(n, args);
+	if (strcmp(cmd, "compact") == 0)
+		return cmd_compact(n, args);
+	if (strcmp(cmd, "stats") == 0)
+		return cmd_stats(n, args);
+	if (strcmp(cmd, "dump") == 0)
+		return cmd_dump(n, args);
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "rebalance") || !strcmp(cmd, "restore") || !strcmp(cmd, "learn")) {
+		fprintf(stderr, "tjstore-cli: %s needs a running cluster node (--socket); not available in this build\n",
+			cmd);
+		return EX_USAGE;
+	}
+	return usage("unknown command");
+}

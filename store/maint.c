@@ -1,0 +1,507 @@
+/*
+ * maint.c - store maintenance: statistics, dictionary training, compaction,
+ * verification and a canonical dump.  All of it runs beside normal traffic:
+ * reads use snapshots and every change goes through the committer.
+ */
+#include "common/err.h"
+#include "common/log.h"
+#include "store/store-private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- statistics ---- */
+
+static int stats_user(void *arg, const tj_user_info *u)
+{
+	((tj_store_stats *)arg)->users++;
+	return 0;
+}
+
+int tj_store_stats_get(tj_store *st, tj_store_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	tj_rtxn *r;
+	int rc = tj_rtxn_begin(st, &r);
+	if (rc)
+		return rc;
+	if ((rc = tj_store_users(r, stats_user, s)))
+		goto out;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int mrc;
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_mbox, &c))))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		tj_mbox_info m;
+		if (mbox_rec_get(&v, 0, &m) == 0) {
+			s->mailboxes++;
+			s->messages += m.messages;
+			s->raw_bytes += m.bytes;
+		}
+	}
+	mdb_cursor_close(c);
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_guids, &c))))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		loc_rec l;
+		if (loc_rec_get(&v, &l) == 0) {
+			s->unique_messages++;
+			s->unique_raw_bytes += l.raw_len;
+			if (l.dict_id)
+				s->dict_records++;
+		}
+	}
+	mdb_cursor_close(c);
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_segs, &c))))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		seg_rec sg;
+		seg_rec_get(&v, &sg);
+		if (sg.state == TJ_SEG_DEAD)
+			continue;
+		s->segments++;
+		s->stored_bytes += sg.end;
+		s->live_bytes += sg.live;
+	}
+	mdb_cursor_close(c);
+	MDB_stat ms;
+	if (mdb_stat(r->txn, st->db_oplog, &ms) == 0)
+		s->log_ops = ms.ms_entries;
+	s->dict_id = tj_dicts_current(st->dicts);
+	s->batches = __atomic_load_n(&st->n_batches, __ATOMIC_RELAXED);
+	s->segment_syncs = __atomic_load_n(&st->n_syncs, __ATOMIC_RELAXED);
+	s->requests = __atomic_load_n(&st->n_reqs, __ATOMIC_RELAXED);
+	char path[4096];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/index/data.mdb", st->dir);
+	if (stat(path, &sb) == 0)
+		s->index_bytes = (uint64_t)sb.st_blocks * 512;
+out:
+	tj_rtxn_end(&r);
+	return rc;
+}
+
+/* ---- dictionary training ---- */
+
+struct dict_put {
+	const tj_buf *dict;
+	uint32_t id;
+};
+
+static int dict_put_fn(tj_wctx *w, void *arg)
+{
+	struct dict_put *d = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	uint32_t last = 0;
+	int rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_dicts, &c));
+	if (rc)
+		return rc;
+	if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 4)
+		last = tj_get32be(k.mv_data);
+	mdb_cursor_close(c);
+	if (last >= TJ_DICT_MAX_ID)
+		return TJ_ETOOBIG;
+	d->id = last + 1;
+	uint8_t key[4];
+	key_u32(key, d->id);
+	return tj_mput(w->txn, w->st->db_dicts, key, 4, d->dict->data, d->dict->len);
+}
+
+int tj_store_train_dict(tj_store *st, unsigned samples)
+{
+	enum { SAMPLE_MAX = 64 * 1024, TOTAL_MAX = 32 << 20 };
+	tj_rtxn *r;
+	int rc = tj_rtxn_begin(st, &r);
+	if (rc)
+		return rc;
+	tj_buf all = TJ_BUF_INIT, one = TJ_BUF_INIT, dict = TJ_BUF_INIT;
+	size_t *sizes = calloc(samples ? samples : 1, sizeof(size_t));
+	unsigned n = 0;
+	MDB_cursor *c = NULL;
+	if (!sizes) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_guids, &c))))
+		goto out;
+	MDB_val k, v;
+	for (int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && n < samples && all.len < TOTAL_MAX;
+	     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		tj_buf_reset(&one);
+		if (tj_store_read(r, k.mv_data, 0, SAMPLE_MAX, &one) != 0 || one.len == 0)
+			continue;
+		if ((rc = tj_buf_append(&all, one.data, one.len)))
+			goto out;
+		sizes[n++] = one.len;
+	}
+	mdb_cursor_close(c);
+	c = NULL;
+	tj_rtxn_end(&r);
+	if ((rc = tj_dict_train(all.data, sizes, n, &dict)))
+		goto out;
+	struct dict_put d = {&dict, 0};
+	if ((rc = tj_store_run(st, dict_put_fn, &d)))
+		goto out;
+	/* durable now: records may name it */
+	if ((rc = tj_dicts_add(st->dicts, d.id, dict.data, dict.len)) == 0)
+		tj_dicts_set_current(st->dicts, d.id);
+	tj_log(TJ_LOG_INFO, "store", "event=dict_added dict=%u bytes=%zu samples=%u", d.id, dict.len, n);
+out:
+	if (c)
+		mdb_cursor_close(c);
+	tj_rtxn_end(&r);
+	free(sizes);
+	tj_buf_free(&all);
+	tj_buf_free(&one);
+	tj_buf_free(&dict);
+	return rc;
+}
+
+/* ---- compaction ---- */
+
+struct reloc {
+	uint8_t guid[TJ_GUID_LEN];
+	uint32_t old_seg;
+	uint64_t old_off;
+	uint32_t old_len;
+	tj_buf rec; /* the record to write (recompressed or as it was) */
+};
+
+struct reloc_batch {
+	struct reloc *items;
+	size_t n;
+	uint64_t moved;
+};
+
+static int seg_live_add(tj_wctx *w, uint32_t seg, int64_t delta)
+{
+	uint8_t k[4], val[32];
+	MDB_val v;
+	seg_rec s;
+	key_u32(k, seg);
+	if (tj_mget(w->txn, w->st->db_segs, k, 4, &v) == 0)
+		seg_rec_get(&v, &s);
+	else
+		memset(&s, 0, sizeof(s));
+	s.live = (uint64_t)((int64_t)s.live + delta);
+	seg_rec_put(val, &s);
+	return tj_mput(w->txn, w->st->db_segs, k, 4, val, 32);
+}
+
+static int reloc_fn(tj_wctx *w, void *arg)
+{
+	struct reloc_batch *b = arg;
+	int rc = 0;
+	b->moved = 0;
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		struct reloc *x = &b->items[i];
+		MDB_val v;
+		loc_rec l;
+		if (tj_mget(w->txn, w->st->db_guids, x->guid, TJ_GUID_LEN, &v) != 0 || loc_rec_get(&v, &l) != 0)
+			continue; /* freed meanwhile */
+		if (l.seg != x->old_seg || l.off != x->old_off)
+			continue; /* moved meanwhile */
+		uint8_t sk[12], val[32];
+		key_segoff(sk, l.seg, l.off);
+		if ((rc = tj_mdel(w->txn, w->st->db_seglive, sk, 12)) && rc != TJ_ENOTFOUND)
+			break;
+		if ((rc = seg_live_add(w, l.seg, -(int64_t)l.stored_len)))
+			break;
+		l.seg = w->seg;
+		l.off = w->base_off + w->wbuf->len;
+		l.stored_len = (uint32_t)x->rec.len;
+		l.dict_id = tj_get32(x->rec.data + 8);
+		if ((rc = tj_buf_append(w->wbuf, x->rec.data, x->rec.len)))
+			break;
+		loc_rec_put(val, &l);
+		key_segoff(sk, l.seg, l.off);
+		if ((rc = tj_mput(w->txn, w->st->db_guids, x->guid, TJ_GUID_LEN, val, 32)) ||
+		    (rc = tj_mput(w->txn, w->st->db_seglive, sk, 12, x->guid, TJ_GUID_LEN)) ||
+		    (rc = seg_live_add(w, l.seg, l.stored_len)))
+			break;
+		b->moved += x->rec.len;
+	}
+	return rc;
+}
+
+struct seg_state_req {
+	uint32_t seg;
+	int unlink_now;
+};
+
+/* mark an emptied segment dead, remembering the txn that emptied it */
+static int seg_dead_fn(tj_wctx *w, void *arg)
+{
+	struct seg_state_req *q = arg;
+	uint8_t k[12], val[32];
+	MDB_val v, kk;
+	seg_rec s;
+	key_u32(k, q->seg);
+	int rc = tj_mget(w->txn, w->st->db_segs, k, 4, &v);
+	if (rc)
+		return rc;
+	seg_rec_get(&v, &s);
+	/* still any live record?  then it is not dead */
+	MDB_cursor *c;
+	if ((rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_seglive, &c))))
+		return rc;
+	key_segoff(k + 0, q->seg, 0);
+	kk.mv_size = 12;
+	kk.mv_data = k;
+	int mrc = mdb_cursor_get(c, &kk, &v, MDB_SET_RANGE);
+	int live = mrc == 0 && tj_get32be(kk.mv_data) == q->seg;
+	mdb_cursor_close(c);
+	if (live)
+		return TJ_ESTATE;
+	s.state = TJ_SEG_DEAD;
+	s.live = 0;
+	s.dead_txn = mdb_txn_id(w->txn);
+	seg_rec_put(val, &s);
+	key_u32(k, q->seg);
+	return tj_mput(w->txn, w->st->db_segs, k, 4, val, 32);
+}
+
+static int seg_forget_fn(tj_wctx *w, void *arg)
+{
+	struct seg_state_req *q = arg;
+	uint8_t k[4];
+	key_u32(k, q->seg);
+	return tj_mdel(w->txn, w->st->db_segs, k, 4);
+}
+
+struct readers {
+	uint64_t oldest;
+};
+
+static int reader_line(const char *msg, void *ctx)
+{
+	struct readers *r = ctx;
+	int pid;
+	unsigned long thr;
+	char txn[32];
+	if (sscanf(msg, "%d %lx %31s", &pid, &thr, txn) == 3 && txn[0] != '-') {
+		uint64_t t = strtoull(txn, NULL, 10);
+		if (t && t < r->oldest)
+			r->oldest = t;
+	}
+	return 0;
+}
+
+/* unlink dead segments that no reader (in any process) can still see */
+static int reap_dead(tj_store *st)
+{
+	struct readers rd = {UINT64_MAX};
+	mdb_reader_check(st->env, NULL);
+	mdb_reader_list(st->env, reader_line, &rd);
+	tj_rtxn *r;
+	int rc = tj_rtxn_begin(st, &r);
+	if (rc)
+		return rc;
+	uint32_t dead[256];
+	size_t nd = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_segs, &c))) == 0) {
+		for (int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && nd < 256;
+		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			seg_rec s;
+			seg_rec_get(&v, &s);
+			if (s.state == TJ_SEG_DEAD && (rd.oldest == UINT64_MAX || rd.oldest >= s.dead_txn))
+				dead[nd++] = tj_get32be(k.mv_data);
+		}
+		mdb_cursor_close(c);
+	}
+	tj_rtxn_end(&r);
+	for (size_t i = 0; i < nd && !rc; i++) {
+		char path[4096];
+		tj_seg_forget(st, dead[i]);
+		tj_seg_path(st, dead[i], path, sizeof(path));
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = -errno;
+		struct seg_state_req q = {dead[i], 1};
+		if (!rc)
+			rc = tj_store_run(st, seg_forget_fn, &q);
+		if (!rc)
+			tj_log(TJ_LOG_INFO, "store", "event=segment_unlinked seg=%u", dead[i]);
+	}
+	return rc;
+}
+
+/* runs in the committer: ask for a fresh segment at the next batch */
+static int rotate_ask_fn(tj_wctx *w, void *arg)
+{
+	if (w->st->active_end > 0 || w->wbuf->len > 0)
+		w->st->force_rotate = 1;
+	return 0;
+}
+
+/* runs in the committer: report the active segment */
+static int active_seg_fn(tj_wctx *w, void *arg)
+{
+	*(uint32_t *)arg = w->seg;
+	return 0;
+}
+
+/* move every live record out of segment seg (recompressing as asked) */
+static int compact_segment(tj_store *st, uint32_t seg, int recompress, uint64_t *moved)
+{
+	enum { CHUNK = 4 << 20 };
+	uint32_t cur = tj_dicts_current(st->dicts);
+	uint64_t after = 0;
+	int rc = 0;
+	for (;;) {
+		tj_rtxn *r;
+		if ((rc = tj_rtxn_begin(st, &r)))
+			return rc;
+		struct reloc_batch b = {0};
+		size_t cap = 0, bytes = 0;
+		MDB_cursor *c;
+		if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_seglive, &c)))) {
+			tj_rtxn_end(&r);
+			return rc;
+		}
+		uint8_t sk[12];
+		key_segoff(sk, seg, after);
+		MDB_val k = {12, sk}, v;
+		tj_buf raw = TJ_BUF_INIT, recbuf = TJ_BUF_INIT;
+		int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		for (; mrc == 0 && bytes < CHUNK; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != 12 || tj_get32be(k.mv_data) != seg || v.mv_size != TJ_GUID_LEN)
+				break;
+			uint64_t off = tj_get64be((uint8_t *)k.mv_data + 4);
+			after = off + 1;
+			MDB_val gv;
+			loc_rec l;
+			if (tj_mget(r->txn, st->db_guids, v.mv_data, TJ_GUID_LEN, &gv) || loc_rec_get(&gv, &l))
+				continue;
+			tj_rec rec;
+			if ((rc = tj_seg_read_record(st, &l, &recbuf, &rec))) {
+				char hex[33];
+				tj_log(TJ_LOG_ERROR, "store", "event=compact_skip seg=%u off=%llu guid=%s error=\"%s\"",
+				       seg, (unsigned long long)off, tj_guid_hex(v.mv_data, hex), tj_strerror(rc));
+				rc = 0; /* leave a damaged record where it is; verify reports it */
+				continue;
+			}
+			if (b.n == cap) {
+				cap = cap ? cap * 2 : 64;
+				struct reloc *ni = realloc(b.items, cap * sizeof(*ni));
+				if (!ni) {
+					rc = -ENOMEM;
+					break;
+				}
+				b.items = ni;
+			}
+			struct reloc *x = &b.items[b.n];
+			memset(x, 0, sizeof(*x));
+			memcpy(x->guid, v.mv_data, TJ_GUID_LEN);
+			x->old_seg = seg;
+			x->old_off = off;
+			x->old_len = l.stored_len;
+			if (recompress && rec.dict_id != cur && cur) {
+				tj_buf_reset(&raw);
+				if ((rc = tj_decompress_range(st->dicts, &rec, 0, rec.raw_len, &raw)) ||
+				    (rc = tj_compress_record(st->dicts, raw.data, raw.len, x->guid, &x->rec)))
+					break;
+			} else if ((rc = tj_buf_append(&x->rec, recbuf.data, recbuf.len))) {
+				break;
+			}
+			b.n++;
+			bytes += x->rec.len;
+		}
+		mdb_cursor_close(c);
+		tj_rtxn_end(&r);
+		tj_buf_free(&raw);
+		tj_buf_free(&recbuf);
+		if (!rc && b.n)
+			rc = tj_store_run(st, reloc_fn, &b);
+		if (!rc)
+			*moved += b.moved;
+		for (size_t i = 0; i < b.n; i++)
+			tj_buf_free(&b.items[i].rec);
+		free(b.items);
+		if (rc || b.n == 0)
+			break;
+	}
+	if (rc)
+		return rc;
+	struct seg_state_req q = {seg, 0};
+	rc = tj_store_run(st, seg_dead_fn, &q);
+	return rc == TJ_ESTATE ? 0 : rc; /* written to meanwhile: next time */
+}
+
+int tj_store_compact(tj_store *st, double threshold, int recompress, uint64_t *moved_r)
+{
+	uint64_t moved = 0;
+	int rc = 0;
+	if (moved_r)
+		*moved_r = 0;
+	if (recompress && !tj_dicts_current(st->dicts)) {
+		rc = tj_store_train_dict(st, 4000);
+		if (rc && rc != TJ_EINVAL)
+			return rc;
+		rc = 0;
+	}
+	/* start a fresh active segment so every older one can be rewritten */
+	uint32_t active = 0;
+	if ((rc = tj_store_run(st, rotate_ask_fn, NULL)) || (rc = tj_store_run(st, active_seg_fn, &active)))
+		return rc;
+	uint32_t cur = tj_dicts_current(st->dicts);
+	uint32_t segs[4096];
+	size_t ns = 0;
+	tj_rtxn *r;
+	if ((rc = tj_rtxn_begin(st, &r)))
+		return rc;
+	MDB_cursor *c;
+	MDB_val k, v;
+	if ((rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_segs, &c))) == 0) {
+		for (int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && ns < 4096;
+		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			uint32_t id = tj_get32be(k.mv_data);
+			seg_rec s;
+			seg_rec_get(&v, &s);
+			if (id >= active || s.state == TJ_SEG_DEAD)
+				continue;
+			int pick = s.end == 0 || (double)s.live < threshold * (double)s.end;
+			if (!pick && recompress && cur) {
+				/* any record here not compressed with the current dictionary? */
+				MDB_cursor *c2;
+				if (mdb_cursor_open(r->txn, st->db_seglive, &c2) == 0) {
+					uint8_t sk[12];
+					key_segoff(sk, id, 0);
+					MDB_val k2 = {12, sk}, v2;
+					for (int m2 = mdb_cursor_get(c2, &k2, &v2, MDB_SET_RANGE);
+					     m2 == 0 && tj_get32be(k2.mv_data) == id && !pick;
+					     m2 = mdb_cursor_get(c2, &k2, &v2, MDB_NEXT)) {
+						MDB_val gv;
+						loc_rec l;
+						if (tj_mget(r->txn, st->db_guids, v2.mv_data, TJ_GUID_LEN, &gv) == 0 &&
+						    loc_rec_get(&gv, &l) == 0 && l.dict_id != cur && l.stored_len > 256)
+							pick = 1;
+					}
+					mdb_cursor_close(c2);
+				}
+			}
+			if (pick)
+				segs[ns++] = id;
+		}
+		mdb_cursor_close(c);
+	}
+	tj_rtxn_end(&r);
+	for (size_t i = 0; i < ns && !rc; i++) {
+		rc = compact_segment(st, segs[i], recompress, &moved);
+		tj_log(TJ_LOG_INFO, "store", "event=segment_compacted seg=%u moved_bytes=%llu result=\"%s\"", segs[i],
+		       (unsigned long long)moved, tj_strerror(rc));
+	}
+	if (!rc)
+		rc = reap_dead(st);
+	if (moved_r)
+		*moved_r = moved;
+	return rc;
+}
