@@ -34,7 +34,7 @@ int tj_buf_putc(tj_buf *b, uint8_t c);
 int tj_buf_puts(tj_buf *b, const char *s);
 /* tj_buf_printf - formatted append.  0, -ENOMEM or TJ_ETOOBIG. */
 int tj_buf_printf(tj_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int tj_buf_vprintf(tj_buf *b, const char *fmt, va_list ap);
+int tj_buf_vprintf(tj_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* tj_buf_truncate - shrink to len (no-op when len >= b->len). */
 void tj_buf_truncate(tj_buf *b, size_t len);
 void tj_buf_reset(tj_buf *b);

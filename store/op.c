@@ -100,8 +100,8 @@ int tj_op_encode(const tj_op *op, tj_buf *out)
 		break;
 	case TJ_OP_MBOX_RENAME:
 		if (!(rc = put64(out, op->mbox_id)) && !(rc = put_str(out, op->name, TJ_OP_MAX_NAME)) &&
-		    !(rc = put64(out, op->mbox_id2)))
-			rc = put32(out, op->uidvalidity);
+		    !(rc = put64(out, op->mbox_id2)) && !(rc = put32(out, op->uidvalidity)))
+			rc = put64(out, op->modseq);
 		break;
 	case TJ_OP_MBOX_DELETE:
 		rc = put64(out, op->mbox_id);
@@ -265,6 +265,7 @@ int tj_op_decode(const uint8_t *buf, size_t len, tj_op *op_r)
 		op->name = get_str(&r, TJ_OP_MAX_NAME);
 		op->mbox_id2 = get64(&r);
 		op->uidvalidity = get32(&r);
+		op->modseq = get64(&r);
 		break;
 	case TJ_OP_MBOX_DELETE:
 		op->mbox_id = get64(&r);

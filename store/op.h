@@ -30,7 +30,8 @@
 enum tj_op_type {
 	TJ_OP_USER_PUT = 1,    /* create or update a user: name, quota, state */
 	TJ_OP_MBOX_CREATE = 2, /* mbox_id, name, uidvalidity, special_use */
-	TJ_OP_MBOX_RENAME = 3, /* mbox_id -> name (+ children); INBOX: mbox_id2/uidvalidity of the new box */
+	TJ_OP_MBOX_RENAME = 3, /* mbox_id -> name (+ children); INBOX: mbox_id2/uidvalidity of the new box,
+				  modseq of the tombstones left in INBOX */
 	TJ_OP_MBOX_DELETE = 4, /* mbox_id, with all its messages */
 	TJ_OP_SUBSCRIBE = 5,   /* name, mode 1 = subscribe, 0 = unsubscribe */
 	TJ_OP_APPEND = 6,      /* mbox_id, uid, modseq, guid, raw_size, internal_date, flags, keywords */
