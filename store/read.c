@@ -273,7 +273,10 @@ int tj_store_read(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], size_t off, size_
 	if ((rc = loc_rec_get(&v, &l)))
 		return rc;
 	tj_rec rec;
-	if ((rc = tj_seg_read_record(r->st, &l, &r->tmp, &rec)))
+	rc = tj_seg_view(r->st, &l, &rec);
+	if (rc == TJ_ENOTFOUND)
+		rc = tj_seg_read_record(r->st, &l, &r->tmp, &rec);
+	if (rc)
 		return rc;
 	if (memcmp(rec.guid, guid, TJ_GUID_LEN) != 0)
 		return TJ_ECORRUPT;

@@ -10,7 +10,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#define TJ_MAP_SLACK (64u << 20) /* batches may run a little past segment_size */
 
 int tj_seg_path(tj_store *st, uint32_t seg, char *buf, size_t sz)
 {
@@ -30,9 +35,18 @@ int tj_seg_fd(tj_store *st, uint32_t seg)
 			pthread_mutex_unlock(&st->seg_lock);
 			return -ENOMEM;
 		}
-		for (uint32_t i = st->seg_fds_cap; i < cap; i++)
-			fds[i] = -1;
 		st->seg_fds = fds;
+		struct tj_segmap *maps = realloc(st->seg_maps, sizeof(*maps) * cap);
+		if (!maps) {
+			pthread_mutex_unlock(&st->seg_lock);
+			return -ENOMEM;
+		}
+		st->seg_maps = maps;
+		for (uint32_t i = st->seg_fds_cap; i < cap; i++) {
+			fds[i] = -1;
+			maps[i].base = NULL;
+			maps[i].len = 0;
+		}
 		st->seg_fds_cap = cap;
 	}
 	int fd = st->seg_fds[seg];
@@ -59,7 +73,51 @@ void tj_seg_forget(tj_store *st, uint32_t seg)
 		close(st->seg_fds[seg]);
 		st->seg_fds[seg] = -1;
 	}
+	if (seg < st->seg_fds_cap && st->seg_maps[seg].base) {
+		munmap((void *)st->seg_maps[seg].base, st->seg_maps[seg].len);
+		st->seg_maps[seg].base = NULL;
+		st->seg_maps[seg].len = 0;
+	}
 	pthread_mutex_unlock(&st->seg_lock);
+}
+
+/* seg_map - the segment's mapping (made on first use), or NULL */
+static const uint8_t *seg_map(tj_store *st, uint32_t seg, size_t *len_r)
+{
+	int fd = tj_seg_fd(st, seg);
+	if (fd < 0)
+		return NULL;
+	pthread_mutex_lock(&st->seg_lock);
+	struct tj_segmap *m = &st->seg_maps[seg];
+	if (!m->base) {
+		struct stat sb;
+		size_t len = st->opts.segment_size + TJ_MAP_SLACK;
+		if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size + TJ_MAP_SLACK > len)
+			len = (size_t)sb.st_size + TJ_MAP_SLACK;
+		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			m->base = p;
+			m->len = len;
+		}
+	}
+	const uint8_t *base = m->base;
+	*len_r = m->len;
+	pthread_mutex_unlock(&st->seg_lock);
+	return base;
+}
+
+int tj_seg_view(tj_store *st, const loc_rec *l, tj_rec *rec_r)
+{
+	size_t maplen;
+	const uint8_t *base = seg_map(st, l->seg, &maplen);
+	if (!base || l->off + l->stored_len > maplen)
+		return TJ_ENOTFOUND; /* not mappable: the caller reads it instead */
+	/* the index only names committed bytes, which lie inside the file */
+	size_t size;
+	int rc = tj_rec_decode(base + l->off, l->stored_len, rec_r, &size);
+	if (rc || size != l->stored_len || rec_r->raw_len != l->raw_len)
+		return TJ_ECORRUPT;
+	return 0;
 }
 
 int tj_seg_read_record(tj_store *st, const loc_rec *l, tj_buf *out, tj_rec *rec_r)

@@ -58,15 +58,24 @@ struct tj_store {
 		db_segs, db_oplog, db_subs, db_dicts;
 	tj_dicts *dicts;
 
-	/* segment file descriptors, by id (grown under seg_lock) */
+	/* segment file descriptors and read-only mappings, by id (grown under
+	 * seg_lock); a mapping is made once per segment, sized to the segment
+	 * size plus slack, and unmapped only when the segment is unlinked */
 	pthread_mutex_t seg_lock;
 	int *seg_fds;
+	struct tj_segmap {
+		const uint8_t *base;
+		size_t len;
+	} *seg_maps;
 	uint32_t seg_fds_cap;
 
 	/* committer-only state */
 	uint32_t active_seg;
 	uint64_t active_end;
+	uint64_t active_alloc; /* bytes of the active file already written (zeros past the end) */
 	int active_fd;
+	int index_fd;          /* data.mdb, for preallocation only */
+	uint64_t index_alloc;  /* its size */
 	tj_buf wbuf;
 	uint64_t msgs_since_check;
 	int force_rotate;
@@ -131,6 +140,10 @@ int tj_seg_fd(tj_store *st, uint32_t seg);   /* open (cached) fd for reading, or
 void tj_seg_forget(tj_store *st, uint32_t seg);
 int tj_seg_path(tj_store *st, uint32_t seg, char *buf, size_t sz);
 int tj_seg_read_record(tj_store *st, const loc_rec *l, tj_buf *out, tj_rec *rec_r);
+/* tj_seg_view - decode the record at l in place (no copy): rec_r->payload
+ * points into the segment's mapping, valid while the caller's snapshot keeps
+ * the segment alive.  0, TJ_ECORRUPT or -errno. */
+int tj_seg_view(tj_store *st, const loc_rec *l, tj_rec *rec_r);
 
 /* mdb helpers */
 int tj_mget(MDB_txn *t, MDB_dbi d, const void *k, size_t klen, MDB_val *v);

@@ -182,6 +182,31 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
+/* tail_is_zero - are bytes [from, to) of path all zero (preallocation)? */
+static int tail_is_zero(const char *path, uint64_t from, uint64_t to)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint8_t buf[64 * 1024];
+	int zero = 1;
+	for (uint64_t off = from; off < to && zero;) {
+		ssize_t n = pread(fd, buf, to - off < sizeof(buf) ? (size_t)(to - off) : sizeof(buf), (off_t)off);
+		if (n <= 0) {
+			zero = n == 0;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i]) {
+				zero = 0;
+				break;
+			}
+		off += (uint64_t)n;
+	}
+	close(fd);
+	return zero;
+}
+
 /* recover_segments - truncate torn tails, unlink dead segments, set aside
  * files the index does not know, pick the active segment */
 static int recover_segments(tj_store *st)
@@ -226,7 +251,13 @@ static int recover_segments(tj_store *st)
 			       strerror(errno));
 			continue; /* verify names what is lost */
 		}
-		if ((uint64_t)sb.st_size > s.end) {
+		if ((uint64_t)sb.st_size > s.end && tail_is_zero(path, s.end, (uint64_t)sb.st_size)) {
+			/* preallocated space: give it back, it is made again on demand */
+			if (truncate(path, (off_t)s.end) < 0) {
+				rc = set_err(st, -errno, "truncate %s", path);
+				break;
+			}
+		} else if ((uint64_t)sb.st_size > s.end) {
 			tj_log(TJ_LOG_WARN, "store", "event=torn_tail seg=%u committed=%llu file=%llu truncated=%llu", id,
 			       (unsigned long long)s.end, (unsigned long long)sb.st_size,
 			       (unsigned long long)(sb.st_size - s.end));
@@ -301,6 +332,7 @@ static int recover_segments(tj_store *st)
 	/* the index is the truth: never append past a torn tail */
 	if (ftruncate(st->active_fd, (off_t)active_end) < 0)
 		return set_err(st, -errno, "truncate %s", path);
+	st->active_alloc = active_end;
 	return fsync_dir(segdir);
 }
 
@@ -315,7 +347,7 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 		st->opts = *opts;
 	else
 		tj_store_opts_default(&st->opts);
-	st->lockfd = st->active_fd = st->segdirfd = -1;
+	st->lockfd = st->active_fd = st->segdirfd = st->index_fd = -1;
 	pthread_mutex_init(&st->seg_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
@@ -388,6 +420,11 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 	if ((rc = tj_from_mdb(ro ? (mdb_txn_abort(txn), 0) : mdb_txn_commit(txn))))
 		goto fail;
 	if (!ro) {
+		snprintf(path, sizeof(path), "%s/index/data.mdb", dir);
+		st->index_fd = open(path, O_WRONLY | O_CLOEXEC);
+		struct stat isb;
+		if (st->index_fd >= 0 && fstat(st->index_fd, &isb) == 0)
+			st->index_alloc = (uint64_t)isb.st_size;
 		if ((rc = recover_segments(st))) {
 			if (!st->errbuf[0])
 				set_err(st, rc, "%s", "segment recovery");
@@ -423,14 +460,29 @@ void tj_store_close(tj_store **stp)
 		pthread_join(st->committer, NULL);
 	if (st->trainer_running)
 		pthread_join(st->trainer, NULL);
+	uint64_t index_used = 0;
+	MDB_envinfo ei;
+	MDB_stat ms;
+	if (st->env && st->index_fd >= 0 && mdb_env_info(st->env, &ei) == 0 && mdb_env_stat(st->env, &ms) == 0)
+		index_used = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
 	if (st->env)
 		mdb_env_close(st->env);
+	if (index_used && st->index_alloc > index_used && ftruncate(st->index_fd, (off_t)index_used) < 0)
+		tj_log(TJ_LOG_WARN, "store", "event=trim_failed file=data.mdb error=\"%s\"", strerror(errno));
 	for (uint32_t i = 0; i < st->seg_fds_cap; i++)
-		if (st->seg_fds[i] >= 0)
-			close(st->seg_fds[i]);
+		tj_seg_forget(st, i);
 	free(st->seg_fds);
-	if (st->active_fd >= 0)
+	free(st->seg_maps);
+	if (st->active_fd >= 0) {
+		/* give the preallocated zeros back: a closed store has no tails */
+		if (st->committer_running && st->active_alloc > st->active_end &&
+		    ftruncate(st->active_fd, (off_t)st->active_end) < 0)
+			tj_log(TJ_LOG_WARN, "store", "event=trim_failed seg=%u error=\"%s\"", st->active_seg,
+			       strerror(errno));
 		close(st->active_fd);
+	}
+	if (st->index_fd >= 0)
+		close(st->index_fd);
 	if (st->lockfd >= 0)
 		close(st->lockfd);
 	tj_dicts_free(&st->dicts);
@@ -469,7 +521,65 @@ static int rotate_if_needed(tj_store *st)
 	st->active_fd = fd;
 	st->active_seg = next;
 	st->active_end = 0;
+	st->active_alloc = 0;
 	return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off);
+
+/* Files grow ahead of the data in real zero blocks (not fallocate's
+ * unwritten extents): a batch's fdatasync then flushes data only, with no
+ * size or extent change for the filesystem to journal.  Committed ends stay
+ * in the index, so the zeros are never mistaken for records. */
+#define TJ_PREALLOC (4u << 20)
+
+static int zero_extend(int fd, uint64_t from, uint64_t to)
+{
+	static const uint8_t zeros[64 * 1024];
+	for (uint64_t off = from; off < to;) {
+		size_t n = to - off < sizeof(zeros) ? (size_t)(to - off) : sizeof(zeros);
+		int rc = write_all(fd, zeros, n, off);
+		if (rc)
+			return rc;
+		off += n;
+	}
+	return 0;
+}
+
+/* keep the active segment TJ_PREALLOC ahead of what this batch writes */
+static int seg_prealloc(tj_store *st, size_t need)
+{
+	if (st->active_end + need <= st->active_alloc)
+		return 0;
+	uint64_t to = st->active_end + need + TJ_PREALLOC;
+	if (to < st->opts.segment_size && st->opts.segment_size - to < TJ_PREALLOC)
+		to = st->opts.segment_size;
+	/* never below the committed end, whatever the bookkeeping says */
+	uint64_t from = st->active_alloc > st->active_end ? st->active_alloc : st->active_end;
+	int rc = zero_extend(st->active_fd, from, to);
+	if (rc) {
+		/* no room to grow ahead: drop what was added, write just what is needed */
+		if (ftruncate(st->active_fd, (off_t)from) < 0)
+			return -errno;
+		return 0;
+	}
+	st->active_alloc = to;
+	return 0;
+}
+
+/* keep LMDB's file 8-32 MiB ahead of its last page */
+static void index_prealloc(tj_store *st)
+{
+	MDB_envinfo ei;
+	MDB_stat ms;
+	if (st->index_fd < 0 || mdb_env_info(st->env, &ei) || mdb_env_stat(st->env, &ms))
+		return;
+	uint64_t used = ((uint64_t)ei.me_last_pgno + 1) * ms.ms_psize;
+	if (used + (8u << 20) <= st->index_alloc)
+		return;
+	uint64_t to = used + (32u << 20);
+	if (zero_extend(st->index_fd, st->index_alloc > used ? st->index_alloc : used, to) == 0)
+		st->index_alloc = to;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off)
@@ -606,6 +716,8 @@ static void process_batch(tj_store *st, struct tj_req *list)
 		seg_rec_put(val, &s);
 		brc = tj_mput(txn, st->db_segs, k, 4, val, 32);
 		if (!brc)
+			brc = seg_prealloc(st, st->wbuf.len);
+		if (!brc)
 			brc = write_all(st->active_fd, st->wbuf.data, st->wbuf.len, st->active_end);
 		if (!brc && fdatasync(st->active_fd) < 0)
 			brc = -errno;
@@ -619,13 +731,17 @@ static void process_batch(tj_store *st, struct tj_req *list)
 		mdb_txn_abort(txn);
 	if (brc) {
 		/* nothing of this batch is committed: drop its bytes */
-		if (st->wbuf.len && ftruncate(st->active_fd, (off_t)st->active_end) < 0)
+		uint64_t keep = st->active_alloc > st->active_end ? st->active_alloc : st->active_end;
+		if (st->wbuf.len && ftruncate(st->active_fd, (off_t)keep) < 0)
 			tj_log(TJ_LOG_ERROR, "store", "event=truncate_failed seg=%u error=\"%s\"", st->active_seg,
 			       strerror(errno));
 		tj_log(TJ_LOG_ERROR, "store", "event=batch_failed error=\"%s\"", tj_strerror(brc));
 	} else {
 		st->active_end += st->wbuf.len;
+		if (st->active_alloc < st->active_end)
+			st->active_alloc = st->active_end;
 		__atomic_add_fetch(&st->n_batches, 1, __ATOMIC_RELAXED);
+		index_prealloc(st);
 	}
 	for (struct tj_req *r = list, *next; r; r = next) {
 		next = r->next;
