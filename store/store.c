@@ -23,7 +23,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#define TJ_GATHER_US 200 /* longest wait for a batch to fill */
 
 struct tj_req {
 	tj_req_fn *fn; /* internal request, or NULL for an op */
@@ -762,17 +765,43 @@ static void process_batch(tj_store *st, struct tj_req *list)
 	}
 }
 
+static unsigned list_len(const struct tj_req *r)
+{
+	unsigned n = 0;
+	for (; r; r = r->next)
+		n++;
+	return n;
+}
+
 static void *committer_main(void *arg)
 {
 	tj_store *st = arg;
+	unsigned last = 0; /* requests in the previous batch */
 	for (;;) {
 		pthread_mutex_lock(&st->q_lock);
 		while (!st->q_head && !st->stopping)
 			pthread_cond_wait(&st->q_cond, &st->q_lock);
+		/* group commit: when the previous batch came from several writers
+		 * and fewer are queued now, give the others a moment (at most
+		 * TJ_GATHER_US) to join, rather than paying a whole sync for a
+		 * partial batch.  A lone writer never waits. */
+		if (last > 1 && !st->stopping && list_len(st->q_head) < last) {
+			struct timespec dl;
+			clock_gettime(CLOCK_REALTIME, &dl);
+			dl.tv_nsec += TJ_GATHER_US * 1000;
+			if (dl.tv_nsec >= 1000000000) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000;
+			}
+			while (list_len(st->q_head) < last && !st->stopping &&
+			       pthread_cond_timedwait(&st->q_cond, &st->q_lock, &dl) == 0)
+				;
+		}
 		struct tj_req *list = st->q_head;
 		st->q_head = st->q_tail = NULL;
 		int stop = st->stopping;
 		pthread_mutex_unlock(&st->q_lock);
+		last = list_len(list);
 		if (list)
 			process_batch(st, list);
 		else if (stop)
