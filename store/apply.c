@@ -105,6 +105,18 @@ static int is_inbox(tj_slice n)
 	return n.len == 5 && strncasecmp((const char *)n.ptr, "INBOX", 5) == 0;
 }
 
+/* seen_uidvalidity - never issue a UIDVALIDITY at or below one in use
+ * (replicated and redone mailboxes included) */
+static int seen_uidvalidity(tj_wctx *w, uint32_t v)
+{
+	MDB_val mv;
+	if (tj_mget(w->txn, w->st->db_meta, "uidvalidity", 11, &mv) == 0 && mv.mv_size == 4 && tj_get32(mv.mv_data) >= v)
+		return 0;
+	uint8_t b[4];
+	tj_put32(b, v);
+	return tj_mput(w->txn, w->st->db_meta, "uidvalidity", 11, b, 4);
+}
+
 static uint32_t new_uidvalidity(tj_wctx *w, uint32_t *v_r)
 {
 	MDB_val v;
@@ -421,6 +433,8 @@ static int apply_mbox_create(tj_wctx *w, tj_op *op)
 	}
 	if (!rc && ((op->mbox_id >> 32) != op->user_id || (uint32_t)op->mbox_id == 0 || op->uidvalidity == 0))
 		rc = TJ_EPROTO;
+	if (!rc && (op->flags & TJ_OPF_RESOLVED))
+		rc = seen_uidvalidity(w, op->uidvalidity);
 	if (!rc) {
 		uint8_t k[8];
 		key_u64(k, op->mbox_id);
@@ -513,6 +527,8 @@ static int apply_mbox_rename(tj_wctx *w, tj_op *op)
 			rc = TJ_EPROTO;
 			goto out;
 		}
+		if ((op->flags & TJ_OPF_RESOLVED) && (rc = seen_uidvalidity(w, op->uidvalidity)))
+			goto out;
 		tj_mbox_info nm;
 		memset(&nm, 0, sizeof(nm));
 		nm.id = op->mbox_id2;
@@ -1075,6 +1091,13 @@ int tj_apply(tj_wctx *w, tj_op *op, const tj_msgrec *msg)
 		uint8_t k[8];
 		key_u64(k, ++*w->log_seq);
 		rc = tj_mput(w->txn, w->st->db_oplog, k, 8, enc.data, enc.len);
+	}
+	/* and into the batch record, so the segment can redo it (store.c) */
+	if (!rc && w->redo) {
+		uint8_t l[4];
+		tj_put32(l, (uint32_t)enc.len);
+		if (!(rc = tj_buf_append(w->redo, l, 4)) && !(rc = tj_buf_append(w->redo, enc.data, enc.len)))
+			(*w->redo_n)++;
 	}
 	tj_buf_free(&enc);
 	/* a logged APPEND holds its bytes until the entry is trimmed */

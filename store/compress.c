@@ -176,6 +176,8 @@ int tj_compress_record(tj_dicts *d, const void *raw, size_t len, const uint8_t g
 
 int tj_decompress_range(tj_dicts *d, const tj_rec *rec, size_t off, size_t len, tj_buf *out)
 {
+	if (rec->codec == TJ_CODEC_BATCH)
+		return TJ_ECORRUPT; /* not a message */
 	if (off >= rec->raw_len || len == 0)
 		return 0;
 	if (len > rec->raw_len - off)

@@ -149,7 +149,9 @@ int tj_store_train_dict(tj_store *st, unsigned samples)
 	struct dict_put d = {&dict, 0};
 	if ((rc = tj_store_run(st, dict_put_fn, &d)))
 		goto out;
-	/* durable now: records may name it */
+	/* durable now (the meta page too: MDB_NOMETASYNC): records may name it */
+	if ((rc = tj_from_mdb(mdb_env_sync(st->env, 1))))
+		goto out;
 	if ((rc = tj_dicts_add(st->dicts, d.id, dict.data, dict.len)) == 0)
 		tj_dicts_set_current(st->dicts, d.id);
 	tj_log(TJ_LOG_INFO, "store", "event=dict_added dict=%u bytes=%zu samples=%u", d.id, dict.len, n);
@@ -319,6 +321,9 @@ static int reap_dead(tj_store *st)
 		mdb_cursor_close(c);
 	}
 	tj_rtxn_end(&r);
+	/* the "dead" marks must be durable before the files go (MDB_NOMETASYNC) */
+	if (nd && (rc = tj_from_mdb(mdb_env_sync(st->env, 1))))
+		return rc;
 	for (size_t i = 0; i < nd && !rc; i++) {
 		char path[4096];
 		tj_seg_forget(st, dead[i]);

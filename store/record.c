@@ -52,9 +52,9 @@ int tj_rec_decode(const uint8_t *buf, size_t len, tj_rec *rec_r, size_t *size_r)
 	r.raw_len = tj_get32(buf + 12);
 	r.payload_len = tj_get32(buf + 16);
 	memcpy(r.guid, buf + 24, TJ_GUID_LEN);
-	if (r.codec > TJ_CODEC_ZSTD || r.raw_len > TJ_REC_MAX_RAW || r.payload_len > TJ_REC_MAX_PAYLOAD)
+	if (r.codec > TJ_CODEC_BATCH || r.raw_len > TJ_REC_MAX_RAW || r.payload_len > TJ_REC_MAX_PAYLOAD)
 		return TJ_EPROTO;
-	if (r.codec == TJ_CODEC_RAW && (r.payload_len != r.raw_len || r.dict_id != 0))
+	if (r.codec != TJ_CODEC_ZSTD && (r.payload_len != r.raw_len || r.dict_id != 0))
 		return TJ_EPROTO;
 	size_t total = (size_t)hlen + r.payload_len;
 	*size_r = total;

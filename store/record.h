@@ -2,7 +2,7 @@
  * record.h - the segment record: one stored message in a segment file.
  *
  * Layout (little-endian), TJ_REC_HDR bytes of header then the payload:
- *    0 u32 magic "TJSR"        4 u8 version       5 u8 codec (0 raw, 1 zstd)
+ *    0 u32 magic "TJSR"        4 u8 version       5 u8 codec (0 raw, 1 zstd, 2 batch)
  *    6 u16 header length      8 u32 dict id (0 = none)
  *   12 u32 raw (decompressed) length            16 u32 payload length
  *   20 u32 reserved (0)      24 u8[16] GUID (SHA-256 of the raw bytes, truncated)
@@ -23,7 +23,11 @@
 #define TJ_REC_MAX_PAYLOAD (TJ_REC_MAX_RAW + (1u << 20))
 #define TJ_GUID_LEN 16
 
-enum tj_codec { TJ_CODEC_RAW = 0, TJ_CODEC_ZSTD = 1 };
+enum tj_codec {
+	TJ_CODEC_RAW = 0,   /* a message, stored as is */
+	TJ_CODEC_ZSTD = 1,  /* a message, one zstd frame */
+	TJ_CODEC_BATCH = 2, /* not a message: a batch's resolved ops, for redo (store.c) */
+};
 
 typedef struct tj_rec {
 	uint8_t codec;

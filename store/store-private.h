@@ -77,6 +77,8 @@ struct tj_store {
 	int index_fd;          /* data.mdb, for preallocation only */
 	uint64_t index_alloc;  /* its size */
 	tj_buf wbuf;
+	tj_buf redo;        /* the batch record being built */
+	struct tj_redo *pending_redo; /* batches found at open past the index's end */
 	uint64_t msgs_since_check;
 	int force_rotate;
 	uint64_t n_batches, n_syncs, n_reqs; /* counters (atomic reads) */
@@ -103,6 +105,8 @@ typedef struct tj_wctx {
 	uint64_t base_off; /* where wbuf[0] will land */
 	uint32_t seg;      /* the active segment */
 	uint64_t *log_seq; /* last used op-log sequence number */
+	tj_buf *redo;      /* this batch's logged ops (u32 length + bytes each), for the batch record */
+	uint32_t *redo_n;  /* how many */
 } tj_wctx;
 
 typedef int tj_req_fn(tj_wctx *w, void *arg);

@@ -185,6 +185,164 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
+/* ---- redo: batch records past the index's committed end ----
+ *
+ * LMDB runs with MDB_NOMETASYNC: a commit syncs its data pages but not the
+ * meta page, which reaches the disk with the next commit's sync.  A system
+ * crash can therefore undo the last committed transaction (never more, and
+ * never leaving LMDB inconsistent).  Every batch writes, before its segment
+ * fdatasync, a batch record holding its resolved ops; so what LMDB lost is in
+ * the segment past the committed end, and open applies it again.  Ops whose
+ * sequence number the log already has are skipped; a batch without its batch
+ * record was never acknowledged and is dropped. */
+
+struct tj_redo {
+	uint64_t first_seq;
+	uint32_t n;
+	tj_buf ops;       /* n x (u32 length, encoded resolved op) */
+	tj_msgrec *msgs;  /* message records written by that batch */
+	size_t nmsgs;
+	struct tj_redo *next;
+};
+
+static void redo_free(struct tj_redo **lp)
+{
+	while (*lp) {
+		struct tj_redo *r = *lp;
+		*lp = r->next;
+		tj_buf_free(&r->ops);
+		for (size_t i = 0; i < r->nmsgs; i++)
+			tj_msgrec_free(&r->msgs[i]);
+		free(r->msgs);
+		free(r);
+	}
+}
+
+/* scan_redo - collect complete batches from bytes [from, EOF) of path */
+static int scan_redo(tj_store *st, const char *path, uint64_t from)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || (uint64_t)sb.st_size <= from) {
+		close(fd);
+		return 0;
+	}
+	size_t len = (size_t)((uint64_t)sb.st_size - from);
+	uint8_t *buf = malloc(len);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, (off_t)(from + got));
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	tj_msgrec *msgs = NULL;
+	size_t nmsgs = 0, cap = 0, off = 0;
+	int rc = 0;
+	while (off < got && !rc) {
+		tj_rec rec;
+		size_t size;
+		if (tj_rec_decode(buf + off, got - off, &rec, &size) != 0)
+			break; /* torn, garbage or preallocated zeros: the end */
+		if (rec.codec != TJ_CODEC_BATCH) {
+			if (nmsgs == cap) {
+				cap = cap ? cap * 2 : 16;
+				tj_msgrec *nm = realloc(msgs, cap * sizeof(*nm));
+				if (!nm) {
+					rc = -ENOMEM;
+					break;
+				}
+				msgs = nm;
+			}
+			tj_msgrec *m = &msgs[nmsgs];
+			memset(m, 0, sizeof(*m));
+			memcpy(m->guid, rec.guid, TJ_GUID_LEN);
+			m->raw_size = rec.raw_len;
+			if ((rc = tj_buf_append(&m->rec, buf + off, size)))
+				break;
+			nmsgs++;
+		} else if (rec.payload_len >= 12) {
+			struct tj_redo *r = calloc(1, sizeof(*r));
+			if (!r) {
+				rc = -ENOMEM;
+				break;
+			}
+			r->first_seq = tj_get64(rec.payload);
+			r->n = tj_get32(rec.payload + 8);
+			r->msgs = msgs;
+			r->nmsgs = nmsgs;
+			msgs = NULL;
+			nmsgs = cap = 0;
+			if ((rc = tj_buf_append(&r->ops, rec.payload + 12, rec.payload_len - 12))) {
+				redo_free(&r);
+				break;
+			}
+			/* keep the list in log order */
+			struct tj_redo **pp = &st->pending_redo;
+			while (*pp && (*pp)->first_seq < r->first_seq)
+				pp = &(*pp)->next;
+			r->next = *pp;
+			*pp = r;
+		}
+		off += size;
+	}
+	for (size_t i = 0; i < nmsgs; i++)
+		tj_msgrec_free(&msgs[i]); /* records of a batch that never finished */
+	free(msgs);
+	free(buf);
+	return rc;
+}
+
+/* apply_redo - run the collected batches through the committer */
+static int apply_redo(tj_store *st)
+{
+	tj_rtxn *rt;
+	int rc = tj_rtxn_begin(st, &rt);
+	if (rc)
+		return rc;
+	uint64_t last = tj_store_log_last(rt);
+	tj_rtxn_end(&rt);
+	unsigned redone = 0;
+	for (struct tj_redo *r = st->pending_redo; r && !rc; r = r->next) {
+		const uint8_t *p = r->ops.data, *end = p + r->ops.len;
+		for (uint32_t i = 0; i < r->n && !rc; i++) {
+			if (end - p < 4 || (size_t)(end - p - 4) < tj_get32(p)) {
+				rc = TJ_ECORRUPT;
+				break;
+			}
+			uint32_t len = tj_get32(p);
+			const uint8_t *enc = p + 4;
+			p += 4 + len;
+			if (r->first_seq + i <= last)
+				continue; /* the index has it */
+			tj_op op;
+			if ((rc = tj_op_decode(enc, len, &op)))
+				break;
+			const tj_msgrec *m = NULL;
+			for (size_t k = 0; op.type == TJ_OP_APPEND && k < r->nmsgs; k++)
+				if (memcmp(r->msgs[k].guid, op.guid, TJ_GUID_LEN) == 0)
+					m = &r->msgs[k];
+			rc = tj_store_exec(st, &op, m);
+			tj_log(rc ? TJ_LOG_ERROR : TJ_LOG_WARN, "store", "event=redo seq=%llu op=%s result=\"%s\"",
+			       (unsigned long long)(r->first_seq + i), tj_op_type_name(op.type), tj_strerror(rc));
+			tj_op_clear(&op);
+			redone++;
+			last = r->first_seq + i;
+		}
+	}
+	redo_free(&st->pending_redo);
+	if (!rc && redone)
+		rc = tj_from_mdb(mdb_env_sync(st->env, 1));
+	return rc;
+}
+
 /* tail_is_zero - are bytes [from, to) of path all zero (preallocation)? */
 static int tail_is_zero(const char *path, uint64_t from, uint64_t to)
 {
@@ -254,6 +412,8 @@ static int recover_segments(tj_store *st)
 			       strerror(errno));
 			continue; /* verify names what is lost */
 		}
+		if ((uint64_t)sb.st_size > s.end && (rc = scan_redo(st, path, s.end)))
+			break;
 		if ((uint64_t)sb.st_size > s.end && tail_is_zero(path, s.end, (uint64_t)sb.st_size)) {
 			/* preallocated space: give it back, it is made again on demand */
 			if (truncate(path, (off_t)s.end) < 0) {
@@ -303,6 +463,9 @@ static int recover_segments(tj_store *st)
 			if (id > maxseg)
 				maxseg = id;
 			tj_seg_path(st, id, path, sizeof(path));
+			/* a batch that rotated into a new segment and lost its index entry */
+			if ((rc = scan_redo(st, path, 0)))
+				break;
 			struct stat sb;
 			if (stat(path, &sb) == 0 && sb.st_size == 0) {
 				unlink(path);
@@ -316,6 +479,10 @@ static int recover_segments(tj_store *st)
 				       strerror(errno));
 		}
 		closedir(d);
+		if (rc) {
+			mdb_txn_abort(txn);
+			return rc;
+		}
 	}
 	if (active == 0) {
 		/* a new store (or all segments dead): start a fresh segment */
@@ -391,7 +558,7 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/index", dir);
-	if ((rc = tj_from_mdb(mdb_env_open(st->env, path, MDB_NOTLS | (ro ? MDB_RDONLY : 0), 0600)))) {
+	if ((rc = tj_from_mdb(mdb_env_open(st->env, path, MDB_NOTLS | MDB_NOMETASYNC | (ro ? MDB_RDONLY : 0), 0600)))) {
 		set_err(st, rc, "open index %s", path);
 		goto fail;
 	}
@@ -438,6 +605,10 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 			goto fail;
 		}
 		st->committer_running = 1;
+		if (st->pending_redo && (rc = apply_redo(st))) {
+			set_err(st, rc, "%s", "redo of batches past the index's end");
+			goto fail;
+		}
 	}
 	*st_r = st;
 	return 0;
@@ -463,6 +634,10 @@ void tj_store_close(tj_store **stp)
 		pthread_join(st->committer, NULL);
 	if (st->trainer_running)
 		pthread_join(st->trainer, NULL);
+	if (st->env && st->committer_running)
+		mdb_env_sync(st->env, 1); /* the last commit's meta page (MDB_NOMETASYNC) */
+	redo_free(&st->pending_redo);
+	tj_buf_free(&st->redo);
 	uint64_t index_used = 0;
 	MDB_envinfo ei;
 	MDB_stat ms;
@@ -650,6 +825,27 @@ int tj_store_trim_log(tj_store *st, uint64_t keep)
 
 static void maybe_start_training(tj_store *st);
 
+static int append_batch_record(tj_buf *out, uint64_t first_seq, uint32_t n, const tj_buf *ops)
+{
+	uint8_t head[12];
+	tj_put64(head, first_seq);
+	tj_put32(head + 8, n);
+	size_t start = out->len;
+	int rc = tj_buf_reserve(out, TJ_REC_HDR + sizeof(head) + ops->len);
+	if (rc)
+		return rc;
+	uint8_t *hdr = out->data + start;
+	uint8_t *payload = hdr + TJ_REC_HDR;
+	memcpy(payload, head, sizeof(head));
+	memcpy(payload + sizeof(head), ops->data, ops->len);
+	tj_rec rec = {.codec = TJ_CODEC_BATCH, .raw_len = (uint32_t)(sizeof(head) + ops->len)};
+	rec.payload_len = rec.raw_len;
+	tj_rec_header(hdr, &rec, payload);
+	out->len = start + TJ_REC_HDR + rec.payload_len;
+	out->data[out->len] = 0;
+	return 0;
+}
+
 static void process_batch(tj_store *st, struct tj_req *list)
 {
 	int brc = rotate_if_needed(st);
@@ -668,6 +864,9 @@ static void process_batch(tj_store *st, struct tj_req *list)
 		}
 	}
 	tj_buf_reset(&st->wbuf);
+	tj_buf_reset(&st->redo);
+	uint32_t redo_n = 0;
+	uint64_t first_seq = seq + 1;
 	for (struct tj_req *r = list; r && !brc; r = r->next) {
 		MDB_txn *child;
 		r->rc = tj_from_mdb(mdb_txn_begin(st->env, txn, 0, &child));
@@ -675,9 +874,10 @@ static void process_batch(tj_store *st, struct tj_req *list)
 			brc = r->rc;
 			break;
 		}
-		size_t mark = st->wbuf.len;
+		size_t mark = st->wbuf.len, redomark = st->redo.len;
 		uint64_t seqmark = seq;
-		tj_wctx w = {st, child, &st->wbuf, st->active_end, st->active_seg, &seq};
+		uint32_t redo_nmark = redo_n;
+		tj_wctx w = {st, child, &st->wbuf, st->active_end, st->active_seg, &seq, &st->redo, &redo_n};
 		r->rc = r->fn ? r->fn(&w, r->arg) : tj_apply(&w, r->op, r->msg);
 		if (r->rc == 0) {
 			int crc = tj_from_mdb(mdb_txn_commit(child));
@@ -690,6 +890,8 @@ static void process_batch(tj_store *st, struct tj_req *list)
 		} else {
 			mdb_txn_abort(child);
 			tj_buf_truncate(&st->wbuf, mark);
+			tj_buf_truncate(&st->redo, redomark);
+			redo_n = redo_nmark;
 			seq = seqmark;
 			if (r->rc == MDB_MAP_FULL || r->rc == -ENOSPC || r->rc == -EIO)
 				brc = r->rc;
@@ -699,13 +901,16 @@ static void process_batch(tj_store *st, struct tj_req *list)
 	if (!brc) {
 		MDB_txn *child;
 		if (mdb_txn_begin(st->env, txn, 0, &child) == 0) {
-			tj_wctx w = {st, child, &st->wbuf, st->active_end, st->active_seg, &seq};
+			tj_wctx w = {st, child, &st->wbuf, st->active_end, st->active_seg, &seq, NULL, NULL};
 			if (trim_log(&w, st->opts.log_retain, 256) == 0)
 				brc = tj_from_mdb(mdb_txn_commit(child));
 			else
 				mdb_txn_abort(child);
 		}
 	}
+	/* the batch record: what this batch logged, for redo after a crash */
+	if (!brc && redo_n)
+		brc = append_batch_record(&st->wbuf, first_seq, redo_n, &st->redo);
 	if (!brc && st->wbuf.len) {
 		uint8_t k[4], val[32];
 		MDB_val v;

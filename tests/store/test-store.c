@@ -721,6 +721,105 @@ TJ_TEST(dictionary_training_and_old_records_readable)
 	tj_store_close(&st);
 }
 
+/* ---- redo: what LMDB loses (MDB_NOMETASYNC) comes back from the segment ---- */
+
+static void copy_file(const char *from, const char *to)
+{
+	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+	TJ_ASSERT(a && b);
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
+		TJ_ASSERT_INT(fwrite(buf, 1, n, b), ==, n);
+	fclose(a);
+	fclose(b);
+}
+
+static off_t seg_size(const char *dir, unsigned seg)
+{
+	char p[600];
+	snprintf(p, sizeof(p), "%s/segments/%08u.seg", dir, seg);
+	struct stat sb;
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* state after some batches; then the index is rolled back to before them,
+ * as a system crash can do to the last commit */
+static void lose_last_batches(const char *dir, tj_buf *dump_r, uint64_t *mbox_r)
+{
+	tj_store *st = t_open(dir);
+	uint32_t u = t_user(st, "redo", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	t_append(st, u, inbox, "Subject: A\n\nbefore the snapshot\n");
+	tj_store_close(&st);
+	char idx[600], saved[600];
+	snprintf(idx, sizeof(idx), "%s/index/data.mdb", dir);
+	snprintf(saved, sizeof(saved), "%s/saved.mdb", dir);
+	copy_file(idx, saved);
+	st = t_open(dir);
+	TJ_ASSERT_INT(t_append(st, u, inbox, "Subject: B\n\nlost by the index, kept by the segment\n"), ==, 2);
+	tj_range r1 = {1, 1};
+	tj_op fl = {.type = TJ_OP_STORE, .user_id = u, .mbox_id = inbox, .mode = TJ_FLAGS_ADD, .sys_flags = TJ_F_FLAGGED,
+		    .ranges = &r1, .nranges = 1};
+	TJ_OKRC(tj_store_exec(st, &fl, NULL));
+	tj_op_clear(&fl);
+	tj_op mk = {.type = TJ_OP_MBOX_CREATE, .user_id = u, .name = {(const uint8_t *)"Later", 5}};
+	TJ_OKRC(tj_store_exec(st, &mk, NULL));
+	TJ_OKRC(tj_store_dump(st, dump_r));
+	tj_store_close(&st);
+	copy_file(saved, idx); /* the index forgets the last three batches */
+	*mbox_r = inbox;
+}
+
+TJ_TEST(lost_index_commits_are_redone_from_the_segment)
+{
+	const char *dir = tj_test_tmpdir();
+	tj_buf before = TJ_BUF_INIT, after = TJ_BUF_INIT, out = TJ_BUF_INIT;
+	uint64_t inbox;
+	lose_last_batches(dir, &before, &inbox);
+	tj_store *st = t_open(dir);
+	TJ_OKRC(tj_store_dump(st, &after));
+	TJ_ASSERT_MEM(after.data, after.len, before.data, before.len);
+	tj_msg_info b = t_msg(st, inbox, 2);
+	TJ_OKRC(t_read(st, b.guid, &out));
+	TJ_ASSERT_STR((char *)out.data, "Subject: B\n\nlost by the index, kept by the segment\n");
+	TJ_ASSERT_INT(t_msg(st, inbox, 1).sys_flags, ==, TJ_F_FLAGGED);
+	t_verify_clean(st);
+	/* and the log goes on from there */
+	TJ_ASSERT_INT(t_append(st, tj_store_user_id("redo"), inbox, "Subject: C\n\nnext\n"), ==, 3);
+	t_verify_clean(st);
+	tj_store_close(&st);
+	tj_buf_free(&before);
+	tj_buf_free(&after);
+	tj_buf_free(&out);
+}
+
+TJ_TEST(torn_batch_is_dropped_not_redone)
+{
+	const char *dir = tj_test_tmpdir();
+	tj_buf before = TJ_BUF_INIT;
+	uint64_t inbox;
+	lose_last_batches(dir, &before, &inbox);
+	/* cut into the last batch record (the mailbox creation): it never finished */
+	off_t sz = seg_size(dir, 1);
+	TJ_ASSERT(sz > 100);
+	char p[600];
+	snprintf(p, sizeof(p), "%s/segments/00000001.seg", dir);
+	TJ_ASSERT_INT(truncate(p, sz - 10), ==, 0);
+	tj_store *st = t_open(dir);
+	/* B and the flag (complete batches) are back; "Later" is not */
+	TJ_ASSERT_INT(t_mbox_info(st, inbox).messages, ==, 2);
+	TJ_ASSERT_INT(t_msg(st, inbox, 1).sys_flags, ==, TJ_F_FLAGGED);
+	tj_rtxn *r;
+	tj_mbox_info m;
+	TJ_OKRC(tj_rtxn_begin(st, &r));
+	TJ_ASSERT_INT(tj_store_mbox_find(r, tj_store_user_id("redo"), "Later", &m), ==, TJ_ENOTFOUND);
+	tj_rtxn_end(&r);
+	t_verify_clean(st);
+	tj_store_close(&st);
+	tj_buf_free(&before);
+}
+
 TJ_TEST(names_validated)
 {
 	TJ_ASSERT_INT(tj_store_valid_mbox_name("INBOX", 5), ==, 0);
