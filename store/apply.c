@@ -186,6 +186,8 @@ int tj_guid_ref(tj_wctx *w, const uint8_t guid[TJ_GUID_LEN], const tj_msgrec *ms
 	key_segoff(sk, l.seg, l.off);
 	if ((rc = tj_mput(w->txn, w->st->db_seglive, sk, 12, guid, TJ_GUID_LEN)))
 		return rc;
+	if (msg->cache.len && (rc = tj_mput(w->txn, w->st->db_cache, guid, TJ_GUID_LEN, msg->cache.data, msg->cache.len)))
+		return rc;
 	return seg_adjust_live(w, l.seg, l.stored_len);
 }
 
@@ -206,6 +208,9 @@ int tj_guid_unref(tj_wctx *w, const uint8_t guid[TJ_GUID_LEN])
 	}
 	/* last reference: the record's bytes become dead */
 	if ((rc = tj_mdel(w->txn, w->st->db_guids, guid, TJ_GUID_LEN)))
+		return rc;
+	rc = tj_mdel(w->txn, w->st->db_cache, guid, TJ_GUID_LEN);
+	if (rc && rc != TJ_ENOTFOUND)
 		return rc;
 	uint8_t sk[12];
 	key_segoff(sk, l.seg, l.off);

@@ -87,6 +87,30 @@ out:
 	return rc;
 }
 
+/* ---- the per-message cache ---- */
+
+struct cache_put {
+	const uint8_t *guid;
+	const void *blob;
+	size_t len;
+};
+
+static int cache_put_fn(tj_wctx *w, void *arg)
+{
+	struct cache_put *c = arg;
+	MDB_val v;
+	int rc = tj_mget(w->txn, w->st->db_guids, c->guid, TJ_GUID_LEN, &v);
+	if (rc)
+		return rc;
+	return tj_mput(w->txn, w->st->db_cache, c->guid, TJ_GUID_LEN, c->blob, c->len);
+}
+
+int tj_store_cache_put(tj_store *st, const uint8_t guid[TJ_GUID_LEN], const void *blob, size_t len)
+{
+	struct cache_put c = {guid, blob, len};
+	return tj_store_run(st, cache_put_fn, &c);
+}
+
 /* ---- dictionary training ---- */
 
 struct dict_put {

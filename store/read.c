@@ -287,6 +287,17 @@ int tj_store_read(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], size_t off, size_
 	return rc;
 }
 
+int tj_store_cache_get(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], tj_slice *blob_r)
+{
+	MDB_val v;
+	int rc = tj_mget(r->txn, r->st->db_cache, guid, TJ_GUID_LEN, &v);
+	if (rc)
+		return rc;
+	blob_r->ptr = v.mv_data;
+	blob_r->len = v.mv_size;
+	return 0;
+}
+
 struct log_walk {
 	tj_log_fn *fn;
 	void *arg;

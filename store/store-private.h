@@ -15,6 +15,7 @@
  *   oplog     u64 seq -> encoded resolved op
  *   subs      u32 user id + name -> ""
  *   dicts     u32 dictionary id -> zstd dictionary
+ *   cache     GUID -> the node's opaque per-message blob (parsed MIME)
  * A GUID's refcount counts the messages that point at it plus the op-log
  * APPEND entries that name it (so replication can still ship the bytes).
  */
@@ -55,7 +56,7 @@ struct tj_store {
 	int segdirfd;
 	MDB_env *env;
 	MDB_dbi db_meta, db_users, db_mbox, db_mboxname, db_msgs, db_changes, db_expunged, db_guids, db_seglive,
-		db_segs, db_oplog, db_subs, db_dicts;
+		db_segs, db_oplog, db_subs, db_dicts, db_cache;
 	tj_dicts *dicts;
 
 	/* segment file descriptors and read-only mappings, by id (grown under

@@ -142,7 +142,7 @@ static int open_dbs(tj_store *st, MDB_txn *txn, unsigned flags)
 		{"mboxname", &st->db_mboxname}, {"msgs", &st->db_msgs},     {"changes", &st->db_changes},
 		{"expunged", &st->db_expunged}, {"guids", &st->db_guids},   {"seglive", &st->db_seglive},
 		{"segs", &st->db_segs},     {"oplog", &st->db_oplog},       {"subs", &st->db_subs},
-		{"dicts", &st->db_dicts},
+		{"dicts", &st->db_dicts},   {"cache", &st->db_cache},
 	};
 	for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
 		int rc = mdb_dbi_open(txn, dbs[i].name, flags, dbs[i].dbi);
@@ -1118,6 +1118,7 @@ int tj_store_prepare(tj_store *st, const void *raw, size_t len, tj_msgrec *m_r)
 void tj_msgrec_free(tj_msgrec *m)
 {
 	tj_buf_free(&m->rec);
+	tj_buf_free(&m->cache);
 }
 
 int tj_store_deliver(tj_store *st, const char *user, const char *mailbox, const void *raw, size_t len,

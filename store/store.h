@@ -59,7 +59,10 @@ const char *tj_store_last_error(tj_store *st);
 typedef struct tj_msgrec {
 	uint8_t guid[TJ_GUID_LEN];
 	uint32_t raw_size;
-	tj_buf rec; /* the whole segment record */
+	tj_buf rec;   /* the whole segment record */
+	tj_buf cache; /* optional: an opaque blob kept with the message while it
+		       * is stored (the node keeps its parsed MIME form here);
+		       * written in the same transaction as the bytes */
 } tj_msgrec;
 
 /* tj_store_prepare - compute GUID and compressed record for raw bytes.
@@ -159,6 +162,15 @@ int tj_store_vanished_since(tj_rtxn *r, uint64_t mbox_id, uint64_t since, tj_van
  * (len SIZE_MAX = to the end) to out, after checking the record's checksum.
  * 0, TJ_ENOTFOUND, TJ_ECORRUPT (never wrong bytes) or -errno. */
 int tj_store_read(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], size_t off, size_t len, tj_buf *out);
+
+/* tj_store_cache_get - the cache blob stored with a message (see tj_msgrec),
+ * valid until tj_rtxn_end.  0, TJ_ENOTFOUND (none stored) or an error. */
+int tj_store_cache_get(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], tj_slice *blob_r);
+
+/* tj_store_cache_put - store or replace the cache blob of a stored message
+ * (e.g. after a format change, or for mail imported without one).  Node-local:
+ * not an op, not replicated.  0, TJ_ENOTFOUND (no such message) or an error. */
+int tj_store_cache_put(tj_store *st, const uint8_t guid[TJ_GUID_LEN], const void *blob, size_t len);
 
 /* ---- the op log ---- */
 

@@ -335,6 +335,14 @@ int tj_store_verify(tj_store *st, tj_problem_fn *fn, void *arg)
 	}
 	mdb_cursor_close(c);
 	c = NULL;
+	/* 5. cache blobs belong to stored messages */
+	if ((rc = tj_from_mdb(mdb_cursor_open(txn, st->db_cache, &c))))
+		goto out;
+	for (mrc = mdb_cursor_get(c, &k, &val, MDB_FIRST); mrc == 0; mrc = mdb_cursor_get(c, &k, &val, MDB_NEXT))
+		if (k.mv_size != TJ_GUID_LEN || !gtab_get(&gt, k.mv_data, 0))
+			problem(&v, "cache entry for a message that is not stored");
+	mdb_cursor_close(c);
+	c = NULL;
 	for (size_t i = 0; i < gt.cap; i++) {
 		struct gent *g = &gt.e[i];
 		if (g->used && g->refs_seen != g->refs_stored)

@@ -820,6 +820,46 @@ TJ_TEST(torn_batch_is_dropped_not_redone)
 	tj_buf_free(&before);
 }
 
+TJ_TEST(cache_blob_lives_and_dies_with_the_message)
+{
+	tj_store *st = t_open(tj_test_tmpdir());
+	uint32_t u = t_user(st, "cache", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	const char *text = "Subject: cached\n\nbody\n";
+	tj_msgrec m;
+	TJ_OKRC(tj_store_prepare(st, text, strlen(text), &m));
+	TJ_OKRC(tj_buf_puts(&m.cache, "parsed form v1"));
+	tj_op op = {.type = TJ_OP_APPEND, .user_id = u, .mbox_id = inbox};
+	memcpy(op.guid, m.guid, TJ_GUID_LEN);
+	TJ_OKRC(tj_store_exec(st, &op, &m));
+	tj_rtxn *r;
+	tj_slice blob;
+	TJ_OKRC(tj_rtxn_begin(st, &r));
+	TJ_OKRC(tj_store_cache_get(r, m.guid, &blob));
+	TJ_ASSERT_MEM(blob.ptr, blob.len, "parsed form v1", 14);
+	tj_rtxn_end(&r);
+	TJ_OKRC(tj_store_cache_put(st, m.guid, "parsed form v2", 14));
+	TJ_OKRC(tj_rtxn_begin(st, &r));
+	TJ_OKRC(tj_store_cache_get(r, m.guid, &blob));
+	TJ_ASSERT_MEM(blob.ptr, blob.len, "parsed form v2", 14);
+	tj_rtxn_end(&r);
+	uint8_t nope[TJ_GUID_LEN] = {1};
+	TJ_ASSERT_INT(tj_store_cache_put(st, nope, "x", 1), ==, TJ_ENOTFOUND);
+	/* expunged and trimmed from the log: the blob goes with the bytes */
+	tj_range all = {1, UINT32_MAX};
+	tj_op ex = {.type = TJ_OP_EXPUNGE, .user_id = u, .mbox_id = inbox, .ranges = &all, .nranges = 1};
+	TJ_OKRC(tj_store_exec(st, &ex, NULL));
+	TJ_OKRC(tj_store_trim_log(st, 0));
+	TJ_OKRC(tj_rtxn_begin(st, &r));
+	TJ_ASSERT_INT(tj_store_cache_get(r, m.guid, &blob), ==, TJ_ENOTFOUND);
+	tj_rtxn_end(&r);
+	tj_op_clear(&op);
+	tj_op_clear(&ex);
+	tj_msgrec_free(&m);
+	t_verify_clean(st);
+	tj_store_close(&st);
+}
+
 TJ_TEST(names_validated)
 {
 	TJ_ASSERT_INT(tj_store_valid_mbox_name("INBOX", 5), ==, 0);
