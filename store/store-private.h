@@ -92,6 +92,13 @@ struct tj_store {
 	pthread_t committer;
 	int committer_running;
 
+	/* background compaction */
+	pthread_t compactor;
+	int compactor_running;
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	int bg_stop;
+
 	/* background dictionary training */
 	pthread_t trainer;
 	int trainer_running;

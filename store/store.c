@@ -48,6 +48,63 @@ void tj_store_opts_default(tj_store_opts *o)
 	o->zstd_level = 3;
 	o->dict_train_after = 1000;
 	o->log_retain = 1000000;
+	o->compact_interval = 0;
+	o->compact_threshold = 0.5;
+}
+
+/* ---- background compaction ---- */
+
+/* needs_compaction - is any sealed segment under the threshold? */
+static int needs_compaction(tj_store *st)
+{
+	tj_rtxn *r;
+	if (tj_rtxn_begin(st, &r))
+		return 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int need = 0;
+	if (mdb_cursor_open(r->txn, st->db_segs, &c) == 0) {
+		/* the last segment is (or will be) the active one */
+		uint32_t last = 0;
+		if (mdb_cursor_get(c, &k, &v, MDB_LAST) == 0)
+			last = tj_get32be(k.mv_data);
+		for (int mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST); mrc == 0 && !need;
+		     mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			seg_rec s;
+			seg_rec_get(&v, &s);
+			if (tj_get32be(k.mv_data) != last &&
+			    (s.state == TJ_SEG_DEAD || (double)s.live < st->opts.compact_threshold * (double)s.end))
+				need = 1;
+		}
+		mdb_cursor_close(c);
+	}
+	tj_rtxn_end(&r);
+	return need;
+}
+
+static void *compactor_main(void *arg)
+{
+	tj_store *st = arg;
+	pthread_mutex_lock(&st->bg_lock);
+	while (!st->bg_stop) {
+		struct timespec dl;
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += st->opts.compact_interval;
+		while (!st->bg_stop && pthread_cond_timedwait(&st->bg_cond, &st->bg_lock, &dl) == 0)
+			;
+		if (st->bg_stop)
+			break;
+		pthread_mutex_unlock(&st->bg_lock);
+		if (needs_compaction(st)) {
+			uint64_t moved = 0;
+			int rc = tj_store_compact(st, st->opts.compact_threshold, 0, &moved);
+			tj_log(rc ? TJ_LOG_WARN : TJ_LOG_INFO, "store", "event=background_compaction moved_bytes=%llu result=\"%s\"",
+			       (unsigned long long)moved, tj_strerror(rc));
+		}
+		pthread_mutex_lock(&st->bg_lock);
+	}
+	pthread_mutex_unlock(&st->bg_lock);
+	return NULL;
 }
 
 const char *tj_store_last_error(tj_store *st)
@@ -521,6 +578,8 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 	pthread_mutex_init(&st->seg_lock, NULL);
 	pthread_mutex_init(&st->q_lock, NULL);
 	pthread_cond_init(&st->q_cond, NULL);
+	pthread_mutex_init(&st->bg_lock, NULL);
+	pthread_cond_init(&st->bg_cond, NULL);
 	int rc = 0;
 	char path[4096];
 	st->dir = strdup(dir);
@@ -609,6 +668,8 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 			set_err(st, rc, "%s", "redo of batches past the index's end");
 			goto fail;
 		}
+		if (st->opts.compact_interval && pthread_create(&st->compactor, NULL, compactor_main, st) == 0)
+			st->compactor_running = 1;
 	}
 	*st_r = st;
 	return 0;
@@ -624,6 +685,14 @@ void tj_store_close(tj_store **stp)
 	tj_store *st = *stp;
 	if (!st)
 		return;
+	/* the compactor uses the committer: stop it first */
+	if (st->compactor_running) {
+		pthread_mutex_lock(&st->bg_lock);
+		st->bg_stop = 1;
+		pthread_cond_broadcast(&st->bg_cond);
+		pthread_mutex_unlock(&st->bg_lock);
+		pthread_join(st->compactor, NULL);
+	}
 	pthread_mutex_lock(&st->q_lock);
 	st->stopping = 1;
 	pthread_cond_broadcast(&st->q_cond);
@@ -668,6 +737,8 @@ void tj_store_close(tj_store **stp)
 	pthread_mutex_destroy(&st->seg_lock);
 	pthread_mutex_destroy(&st->q_lock);
 	pthread_cond_destroy(&st->q_cond);
+	pthread_mutex_destroy(&st->bg_lock);
+	pthread_cond_destroy(&st->bg_cond);
 	free(st->dir);
 	free(st);
 	*stp = NULL;

@@ -34,6 +34,9 @@ typedef struct tj_store_opts {
 	uint32_t dict_train_after; /* train the first dictionary once this many
 				      messages are stored; default 1000, 0 = never */
 	uint64_t log_retain;       /* keep at least this many ops in the log; default 1,000,000 */
+	unsigned compact_interval; /* seconds between background compaction checks, 0 = no
+				      background job (tjstore-cli compact still works); default 0 */
+	double compact_threshold;  /* rewrite segments less than this fraction live; default 0.5 */
 	int read_only;             /* open for reading only (no committer) */
 } tj_store_opts;
 

@@ -9,6 +9,7 @@
 #include "tests/store/store-testlib.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -677,6 +678,83 @@ TJ_TEST(compaction_reclaims_and_keeps_readers_working)
 	t_verify_clean(st);
 	tj_buf_free(&b);
 	tj_buf_free(&out);
+	tj_store_close(&st);
+}
+
+struct bg_reader {
+	tj_store *st;
+	uint64_t mbox;
+	volatile int stop;
+	unsigned reads, errors;
+};
+
+static void *bg_read_loop(void *arg)
+{
+	struct bg_reader *b = arg;
+	tj_buf out = TJ_BUF_INIT, want = TJ_BUF_INIT;
+	while (!b->stop) {
+		for (uint32_t uid = 271; uid <= 300 && !b->stop; uid++) {
+			tj_rtxn *r;
+			tj_msg_info m;
+			if (tj_rtxn_begin(b->st, &r)) {
+				b->errors++;
+				continue;
+			}
+			tj_buf_reset(&out);
+			if (tj_store_msg_get(r, b->mbox, uid, &m) || tj_store_read(r, m.guid, 0, SIZE_MAX, &out))
+				b->errors++;
+			tj_rtxn_end(&r);
+			t_body(&want, uid - 1, 2000);
+			if (out.len != want.len || memcmp(out.data, want.data, want.len) != 0)
+				b->errors++;
+			b->reads++;
+		}
+	}
+	tj_buf_free(&out);
+	tj_buf_free(&want);
+	return NULL;
+}
+
+TJ_TEST(background_compaction_beside_readers)
+{
+	tj_store_opts o;
+	tj_store_opts_default(&o);
+	o.segment_size = 64 * 1024;
+	o.dict_train_after = 0;
+	o.compact_interval = 1;
+	tj_store *st;
+	TJ_OKRC(tj_store_open(tj_test_tmpdir(), &o, &st));
+	uint32_t u = t_user(st, "bg", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	tj_buf b = TJ_BUF_INIT;
+	for (unsigned i = 0; i < 300; i++) {
+		t_body(&b, i, 2000);
+		uint32_t uid;
+		TJ_OKRC(t_append_rc(st, u, inbox, (char *)b.data, b.len, 0, &uid));
+	}
+	tj_store_stats s0, s;
+	TJ_OKRC(tj_store_stats_get(st, &s0));
+	struct bg_reader rd = {st, inbox, 0, 0, 0};
+	pthread_t th;
+	pthread_create(&th, NULL, bg_read_loop, &rd);
+	tj_range r = {1, 270};
+	tj_op ex = {.type = TJ_OP_EXPUNGE, .user_id = u, .mbox_id = inbox, .ranges = &r, .nranges = 1};
+	TJ_OKRC(tj_store_exec(st, &ex, NULL));
+	tj_op_clear(&ex);
+	TJ_OKRC(tj_store_trim_log(st, 0));
+	/* nobody calls compact: the background job must do it */
+	int waited = 0;
+	do {
+		usleep(250000);
+		TJ_OKRC(tj_store_stats_get(st, &s));
+	} while (s.stored_bytes > s0.stored_bytes / 4 && ++waited < 120);
+	rd.stop = 1;
+	pthread_join(th, NULL);
+	TJ_ASSERT(s.stored_bytes <= s0.stored_bytes / 4);
+	TJ_ASSERT(rd.reads > 30);
+	TJ_ASSERT_INT(rd.errors, ==, 0);
+	t_verify_clean(st);
+	tj_buf_free(&b);
 	tj_store_close(&st);
 }
 
