@@ -732,15 +732,20 @@ static int quota_check(const tj_user_info *u, uint64_t add_bytes, uint64_t add_m
 	return 0;
 }
 
+/* load_box_user - the op's mailbox (checked to be the user's) and its user */
+static int load_box_user(tj_wctx *w, const tj_op *op, mbox_h *h, tj_user_info *u, uint32_t *next_r, tj_buf *nc)
+{
+	int rc = mbox_load(w, op->mbox_id, op->user_id, h);
+	return rc ? rc : user_load(w, op->user_id, u, next_r, nc);
+}
+
 static int apply_append(tj_wctx *w, tj_op *op, const tj_msgrec *msg)
 {
 	mbox_h h = {0};
 	tj_buf nc = TJ_BUF_INIT;
 	tj_user_info u;
 	uint32_t next;
-	int rc = mbox_load(w, op->mbox_id, op->user_id, &h);
-	if (!rc)
-		rc = user_load(w, op->user_id, &u, &next, &nc);
+	int rc = load_box_user(w, op, &h, &u, &next, &nc);
 	if (rc)
 		goto out;
 	if (op->sys_flags & ~(uint32_t)TJ_F_ALL) {
@@ -1030,9 +1035,7 @@ static int apply_expunge(tj_wctx *w, tj_op *op)
 	tj_buf nc = TJ_BUF_INIT;
 	tj_user_info u;
 	uint32_t next;
-	int rc = mbox_load(w, op->mbox_id, op->user_id, &h);
-	if (!rc)
-		rc = user_load(w, op->user_id, &u, &next, &nc);
+	int rc = load_box_user(w, op, &h, &u, &next, &nc);
 	if (rc)
 		goto out;
 	if (!(op->flags & TJ_OPF_RESOLVED)) {

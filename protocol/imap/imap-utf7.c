@@ -5,6 +5,7 @@
  * encoded section must not carry printable ASCII, must use all its bits,
  * and its padding bits must be zero.
  */
+#include "common/base64.h"
 #include "protocol/imap/imap-utf7.h"
 #include "common/err.h"
 
@@ -14,17 +15,7 @@ static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 
 static int b64val(uint8_t c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == ',')
-		return 63;
-	return -1;
+	return tj_b64_value(c, ',');
 }
 
 static int put_utf8(tj_buf *out, uint32_t cp)

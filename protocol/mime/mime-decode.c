@@ -5,6 +5,7 @@
  * case-insensitive substring search with simple Unicode case folding.
  * Everything here is lenient: bad input degrades to U+FFFD, never an error.
  */
+#include "common/base64.h"
 #include "protocol/mime/mime-private.h"
 #include "common/err.h"
 
@@ -31,17 +32,7 @@ static int hexval(uint8_t c)
 
 static int b64val(uint8_t c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return tj_b64_value(c, '/');
 }
 
 int tj_mime_decode_base64(const uint8_t *in, size_t len, tj_buf *out)
