@@ -1,0 +1,1 @@
+tj_fuzz_target(mbox LIBS tjcli tjcommon)
