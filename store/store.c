@@ -766,6 +766,9 @@ static int rotate_if_needed(tj_store *st)
 		unlink(path);
 		return rc;
 	}
+	/* the sealed segment gives back its preallocated zeros */
+	if (st->active_alloc > st->active_end && ftruncate(st->active_fd, (off_t)st->active_end) < 0)
+		tj_log(TJ_LOG_WARN, "store", "event=trim_failed seg=%u error=\"%s\"", st->active_seg, strerror(errno));
 	close(st->active_fd);
 	st->active_fd = fd;
 	st->active_seg = next;
