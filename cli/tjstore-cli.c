@@ -11,6 +11,7 @@
 #include "cli/mbox.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "node/auth/auth-passwd.h"
 #include "store/store.h"
 
 #include <dirent.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,12 +33,15 @@ enum { EX_OK = 0, EX_PROBLEM = 1, EX_USAGE = 2 };
 
 static const char *data_dir;
 static const char *socket_path;
+static const char *passwd_file; /* default: DATA_DIR/passwd */
 static int json;
 
 static const char usage_text[] =
-	"usage: tjstore-cli [--data-dir DIR | --socket PATH] [--json] COMMAND ...\n"
+	"usage: tjstore-cli [--data-dir DIR | --socket PATH] [--passwd-file PATH] [--json] COMMAND ...\n"
 	"commands (offline, on a stopped node's --data-dir):\n"
-	"  users add NAME [--quota SIZE]     create a user with INBOX, Sent, Drafts, Trash, Junk\n"
+	"  users add NAME [--quota SIZE] [--password-stdin]\n"
+	"                                    create a user with INBOX, Sent, Drafts, Trash, Junk\n"
+	"  users passwd NAME                 set the password (read from standard input)\n"
 	"  users set-quota NAME SIZE         SIZE in bytes, or with K, M, G suffix; 0 = unlimited\n"
 	"  users disable|enable NAME\n"
 	"  users list | users show NAME\n"
@@ -170,6 +175,62 @@ static int print_mbox(void *arg, const tj_mbox_info *m)
 	return 0;
 }
 
+static const char *passwd_path(void)
+{
+	static char buf[4096];
+	if (passwd_file)
+		return passwd_file;
+	if (!data_dir)
+		return NULL;
+	snprintf(buf, sizeof(buf), "%s/passwd", data_dir);
+	return buf;
+}
+
+/* read_password - one line from standard input (no echo on a terminal) */
+static int read_password(char *pw, size_t sz)
+{
+	int tty = isatty(STDIN_FILENO);
+	struct termios old, quiet;
+	if (tty) {
+		fprintf(stderr, "Password: ");
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+	}
+	char *got = fgets(pw, (int)sz, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!got)
+		return -1;
+	size_t n = strlen(pw);
+	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+		pw[--n] = 0;
+	return n ? 0 : -1;
+}
+
+static int set_password(const char *name)
+{
+	char pw[1024];
+	const char *path = passwd_path();
+	if (!path)
+		return usage("a password needs --data-dir or --passwd-file");
+	if (read_password(pw, sizeof(pw)) < 0) {
+		fprintf(stderr, "tjstore-cli: no password given on standard input\n");
+		return EX_USAGE;
+	}
+	int rc = tj_auth_passwd_set(path, name, pw);
+	explicit_bzero(pw, sizeof(pw));
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: password for %s in %s: %s\n", name, path, tj_strerror(rc));
+		return EX_PROBLEM;
+	}
+	printf("password set for %s (%s)\n", name, path);
+	return EX_OK;
+}
+
 static int cmd_users(int argc, char **argv)
 {
 	if (argc < 1)
@@ -180,12 +241,15 @@ static int cmd_users(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		uint64_t quota = 0;
 		const char *name = NULL;
+		int with_pw = 0;
 		for (int i = 1; i < argc; i++) {
 			if (strcmp(argv[i], "--quota") == 0 && i + 1 < argc) {
 				if (parse_size(argv[++i], &quota))
 					return usage("users add: --quota takes a size such as 500M");
+			} else if (strcmp(argv[i], "--password-stdin") == 0) {
+				with_pw = 1;
 			} else if (argv[i][0] == '-' || name) {
-				return usage("users add NAME [--quota SIZE]");
+				return usage("users add NAME [--quota SIZE] [--password-stdin]");
 			} else {
 				name = argv[i];
 			}
@@ -227,7 +291,28 @@ static int cmd_users(int argc, char **argv)
 			       quota);
 		}
 		tj_store_close(&st);
+		if (!ex && with_pw)
+			ex = set_password(name);
 		return ex;
+	}
+	if (strcmp(sub, "passwd") == 0) {
+		if (argc != 2)
+			return usage("users passwd NAME (the password is read from standard input)");
+		if ((ex = open_store(&st)))
+			return ex;
+		tj_rtxn *r;
+		tj_user_info u;
+		int rc = tj_rtxn_begin(st, &r);
+		if (!rc) {
+			rc = tj_store_user_get(r, argv[1], &u);
+			tj_rtxn_end(&r);
+		}
+		tj_store_close(&st);
+		if (rc) {
+			fprintf(stderr, "tjstore-cli: users passwd %s: %s\n", argv[1], tj_strerror(rc));
+			return EX_PROBLEM;
+		}
+		return set_password(argv[1]);
 	}
 	if (strcmp(sub, "set-quota") == 0 || strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
 		int setq = sub[0] == 's';
@@ -309,7 +394,7 @@ static int cmd_users(int argc, char **argv)
 		tj_store_close(&st);
 		return rc && !ex ? EX_PROBLEM : ex;
 	}
-	return usage("users: unknown subcommand (add, set-quota, disable, enable, list, show)");
+	return usage("users: unknown subcommand (add, passwd, set-quota, disable, enable, list, show)");
 }
 
 /* ---- import ---- */
@@ -707,6 +792,7 @@ int main(int argc, char **argv)
 		{"data-dir", required_argument, NULL, 'd'},
 		{"socket", required_argument, NULL, 's'},
 		{"json", no_argument, NULL, 'j'},
+		{"passwd-file", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -717,6 +803,7 @@ int main(int argc, char **argv)
 		case 'd': data_dir = optarg; break;
 		case 's': socket_path = optarg; break;
 		case 'j': json = 1; break;
+		case 'p': passwd_file = optarg; break;
 		case 'h': fputs(usage_text, stdout); return EX_OK;
 		default: return usage(NULL);
 		}

@@ -80,6 +80,31 @@ TJ_TEST(cli_exit_codes_import_stats_verify)
 	TJ_ASSERT_INT(cli(&out, "--data-dir %s users add 'bad name'", dd), ==, 2);
 	TJ_ASSERT_INT(cli(&out, "--data-dir %s users add alice --quota 10M", dd), ==, 0);
 	TJ_ASSERT_INT(cli(&out, "--data-dir %s users add alice", dd), ==, 1); /* exists */
+	TJ_ASSERT_INT(cli(&out, "--data-dir %s users passwd alice < /dev/null", dd), ==, 2); /* no password */
+	snprintf(p, sizeof(p), "%s/pw1", t);
+	write_file(p, "s3cret pass\n");
+	TJ_ASSERT_INT(cli(&out, "--data-dir %s users passwd alice < %s", dd, p), ==, 0);
+	snprintf(p, sizeof(p), "%s/pw2", t);
+	write_file(p, "hunter2\n");
+	TJ_ASSERT_INT(cli(&out, "--data-dir %s users add bob --password-stdin < %s", dd, p), ==, 0);
+	TJ_ASSERT_INT(cli(&out, "--data-dir %s users passwd nobody < %s", dd, p), ==, 1);
+	snprintf(p, sizeof(p), "%s/passwd", dd);
+	{
+		FILE *pf = fopen(p, "r");
+		TJ_ASSERT(pf != NULL);
+		char line[512];
+		int alice = 0, bob = 0;
+		while (fgets(line, sizeof(line), pf)) {
+			alice |= strncmp(line, "alice:$y$", 9) == 0;
+			bob |= strncmp(line, "bob:$y$", 7) == 0;
+			TJ_ASSERT(strstr(line, "hunter2") == NULL);
+		}
+		fclose(pf);
+		TJ_ASSERT(alice && bob);
+		struct stat psb;
+		TJ_ASSERT_INT(stat(p, &psb), ==, 0);
+		TJ_ASSERT_INT(psb.st_mode & 0777, ==, 0600);
+	}
 	TJ_ASSERT_INT(cli(&out, "--data-dir %s import nobody INBOX /dev/null", dd), ==, 1);
 	snprintf(p, sizeof(p), "%s/mails", t);
 	mkdir(p, 0700);
