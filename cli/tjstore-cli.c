@@ -121,6 +121,8 @@ static int user_put(tj_store *st, const char *name, const tj_user_info *old, int
 	op.quota_bytes = has_quota ? quota : old ? old->quota_bytes : 0;
 	op.quota_msgs = old ? old->quota_msgs : 0;
 	op.user_state = (uint8_t)(state >= 0 ? state : old ? old->state : TJ_USER_ENABLED);
+	op.user_source = old ? old->source : TJ_SOURCE_OVERRIDE; /* made by hand: the sync leaves it alone */
+	op.quota_base = old && !has_quota ? old->quota_base : 0;
 	return tj_store_exec(st, &op, NULL);
 }
 
@@ -380,10 +382,11 @@ static int cmd_users(int argc, char **argv)
 					       (int)u.name.len, u.name.ptr, u.id, u.state ? "disabled" : "enabled",
 					       u.quota_bytes, u.used_bytes, u.used_msgs);
 				else
-					printf("user %.*s\n  id %u\n  state %s\n  quota %" PRIu64 " bytes%s\n  used %" PRIu64
+					printf("user %.*s\n  id %u\n  source %s\n  state %s\n  quota %" PRIu64 " bytes%s\n  used %" PRIu64
 					       " bytes in %u messages\n  mailboxes:\n",
-					       (int)u.name.len, u.name.ptr, u.id, u.state ? "disabled" : "enabled",
-					       u.quota_bytes, u.quota_bytes ? "" : " (unlimited)", u.used_bytes, u.used_msgs);
+					       (int)u.name.len, u.name.ptr, u.id, u.source == TJ_SOURCE_LDAP ? "ldap" : "override",
+					       u.state ? "disabled" : "enabled", u.quota_bytes, u.quota_bytes ? "" : " (unlimited)",
+					       u.used_bytes, u.used_msgs);
 				int first = 1;
 				rc = tj_store_mboxes(r, u.id, print_mbox, &first);
 				if (json)

@@ -391,7 +391,7 @@ static int apply_user_put(tj_wctx *w, tj_op *op)
 	if ((op->flags & TJ_OPF_RESOLVED) && op->user_id != id)
 		return TJ_EPROTO;
 	op->user_id = id;
-	if (op->user_state > TJ_USER_DISABLED)
+	if (op->user_state > TJ_USER_DISABLED || op->user_source > TJ_SOURCE_OVERRIDE)
 		return TJ_EINVAL;
 	tj_user_info u;
 	tj_buf nc = TJ_BUF_INIT;
@@ -411,6 +411,8 @@ static int apply_user_put(tj_wctx *w, tj_op *op)
 		u.quota_bytes = op->quota_bytes;
 		u.quota_msgs = op->quota_msgs;
 		u.state = op->user_state;
+		u.source = op->user_source;
+		u.quota_base = op->quota_base;
 		rc = user_save(w, &u, next);
 	}
 	tj_buf_free(&nc);

@@ -85,11 +85,13 @@ void loc_rec_put(uint8_t out[32], const loc_rec *l)
 }
 
 /* user: u8 ver, u8 state, u16 namelen, u32 quota_msgs, u64 quota_bytes,
- *       u64 used_bytes, u32 used_msgs, u32 next_mbox, name */
+ *       u64 used_bytes, u32 used_msgs, u32 next_mbox, u8 source, 7 reserved,
+ *       u64 quota_base, name */
+#define USER_REC_FIXED 48
 int user_rec_get(const MDB_val *v, uint32_t id, tj_user_info *u)
 {
 	const uint8_t *p = v->mv_data;
-	if (v->mv_size < 32 || v->mv_size < 32u + tj_get16(p + 2))
+	if (v->mv_size < USER_REC_FIXED || v->mv_size < USER_REC_FIXED + (size_t)tj_get16(p + 2))
 		return TJ_ECORRUPT;
 	memset(u, 0, sizeof(*u));
 	u->id = id;
@@ -98,27 +100,31 @@ int user_rec_get(const MDB_val *v, uint32_t id, tj_user_info *u)
 	u->quota_bytes = tj_get64(p + 8);
 	u->used_bytes = tj_get64(p + 16);
 	u->used_msgs = tj_get32(p + 24);
-	u->name.ptr = p + 32;
+	u->source = p[32];
+	u->quota_base = tj_get64(p + 40);
+	u->name.ptr = p + USER_REC_FIXED;
 	u->name.len = tj_get16(p + 2);
 	return 0;
 }
 
 uint32_t user_rec_next_mbox(const MDB_val *v)
 {
-	return v->mv_size >= 32 ? tj_get32((const uint8_t *)v->mv_data + 28) : 1;
+	return v->mv_size >= USER_REC_FIXED ? tj_get32((const uint8_t *)v->mv_data + 28) : 1;
 }
 
 int user_rec_put(tj_buf *out, const tj_user_info *u, uint32_t next_mbox)
 {
-	uint8_t p[32] = {1, u->state};
+	uint8_t p[USER_REC_FIXED] = {1, u->state};
 	tj_put16(p + 2, (uint16_t)u->name.len);
 	tj_put32(p + 4, u->quota_msgs);
 	tj_put64(p + 8, u->quota_bytes);
 	tj_put64(p + 16, u->used_bytes);
 	tj_put32(p + 24, u->used_msgs);
 	tj_put32(p + 28, next_mbox);
+	p[32] = u->source;
+	tj_put64(p + 40, u->quota_base);
 	tj_buf_reset(out);
-	int rc = tj_buf_append(out, p, 32);
+	int rc = tj_buf_append(out, p, USER_REC_FIXED);
 	return rc ? rc : tj_buf_append(out, u->name.ptr, u->name.len);
 }
 

@@ -90,8 +90,9 @@ int tj_op_encode(const tj_op *op, tj_buf *out)
 	switch (op->type) {
 	case TJ_OP_USER_PUT:
 		if (!(rc = put_str(out, op->name, TJ_OP_MAX_NAME)) && !(rc = put64(out, op->quota_bytes)) &&
-		    !(rc = put32(out, op->quota_msgs)))
-			rc = put8(out, op->user_state);
+		    !(rc = put32(out, op->quota_msgs)) && !(rc = put8(out, op->user_state)) &&
+		    !(rc = put8(out, op->user_source)))
+			rc = put64(out, op->quota_base);
 		break;
 	case TJ_OP_MBOX_CREATE:
 		if (!(rc = put64(out, op->mbox_id)) && !(rc = put_str(out, op->name, TJ_OP_MAX_NAME)) &&
@@ -253,6 +254,8 @@ int tj_op_decode(const uint8_t *buf, size_t len, tj_op *op_r)
 		op->quota_bytes = get64(&r);
 		op->quota_msgs = get32(&r);
 		op->user_state = get8(&r);
+		op->user_source = get8(&r);
+		op->quota_base = get64(&r);
 		break;
 	case TJ_OP_MBOX_CREATE:
 		op->mbox_id = get64(&r);

@@ -71,6 +71,10 @@ enum tj_special_use {
 
 enum tj_user_state { TJ_USER_ENABLED = 0, TJ_USER_DISABLED = 1 };
 
+/* where an account comes from: the directory sync manages "ldap" accounts
+ * and never touches "override" ones (the site's users file, column 3) */
+enum tj_user_source { TJ_SOURCE_LDAP = 0, TJ_SOURCE_OVERRIDE = 1 };
+
 typedef struct tj_range {
 	uint32_t lo, hi; /* inclusive, lo <= hi */
 } tj_range;
@@ -85,6 +89,8 @@ typedef struct tj_op {
 	uint64_t quota_bytes;     /* USER_PUT: 0 = unlimited */
 	uint32_t quota_msgs;      /* USER_PUT: 0 = unlimited */
 	uint8_t user_state;       /* USER_PUT: enum tj_user_state */
+	uint8_t user_source;      /* USER_PUT: enum tj_user_source */
+	uint64_t quota_base;      /* USER_PUT: the users file's quota before the multiplier */
 
 	uint64_t mbox_id;         /* target mailbox (source for COPY/MOVE) */
 	uint64_t mbox_id2;        /* COPY/MOVE destination; RENAME INBOX new box */

@@ -104,7 +104,9 @@ int tj_store_valid_mbox_name(const char *name, size_t len);
 
 typedef struct tj_user_info {
 	uint32_t id;
-	uint8_t state;
+	uint8_t state;          /* enum tj_user_state */
+	uint8_t source;         /* enum tj_user_source */
+	uint64_t quota_base;    /* the users file's quota number, before the multiplier */
 	uint64_t quota_bytes, used_bytes;
 	uint32_t quota_msgs, used_msgs;
 	tj_slice name;

@@ -405,10 +405,10 @@ static int dump_user(void *arg, const tj_user_info *u)
 {
 	struct dctx *d = arg;
 	int rc = tj_buf_printf(d->out,
-			       "user %.*s id=%u state=%u quota_bytes=%" PRIu64 " quota_msgs=%u used_bytes=%" PRIu64
-			       " used_msgs=%u\n",
-			       (int)u->name.len, u->name.ptr, u->id, u->state, u->quota_bytes, u->quota_msgs,
-			       u->used_bytes, u->used_msgs);
+			       "user %.*s id=%u state=%u source=%u quota_base=%" PRIu64 " quota_bytes=%" PRIu64
+			       " quota_msgs=%u used_bytes=%" PRIu64 " used_msgs=%u\n",
+			       (int)u->name.len, u->name.ptr, u->id, u->state, u->source, u->quota_base, u->quota_bytes,
+			       u->quota_msgs, u->used_bytes, u->used_msgs);
 	if (!rc)
 		rc = tj_store_mboxes(d->r, u->id, dump_mbox, d);
 	if (!rc)
