@@ -8,7 +8,10 @@
  * Exit status: 0 success, 1 the command ran and found a problem,
  * 2 usage or configuration error.
  */
+#include "cli/ldap-source.h"
 #include "cli/mbox.h"
+#include "cli/users-csv.h"
+#include "cli/users-sync.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "node/auth/auth-passwd.h"
@@ -45,6 +48,14 @@ static const char usage_text[] =
 	"  users set-quota NAME SIZE         SIZE in bytes, or with K, M, G suffix; 0 = unlimited\n"
 	"  users disable|enable NAME\n"
 	"  users list | users show NAME\n"
+	"  users import FILE [--multiplier M]  the site's users file (username,quota,source,state)\n"
+	"  users export [FILE] [--multiplier M]\n"
+	"  users sync (--ldap URI --base DN [--bind-dn DN --bind-pw-file F] [--starttls] [--ca-file F]\n"
+	"             | --ldif FILE) --groups GROUP=QUOTA[,...] [--multiplier M] [--apply] [-v]\n"
+	"             [--user-attr A] [--group-attr A] [--member-attr A,...] [--group-filter F]\n"
+	"             [--user-filter F] [--allow-empty] [--timeout S]\n"
+	"                                    dry run by default: prints the plan, changes nothing\n"
+	"                                    (quotas: QUOTA x M MiB; docs/accounts.md)\n"
 	"  import USER MAILBOX PATH...       .eml files, directories of them, or mbox files\n"
 	"  verify                            check every record and the index; exit 1 on problems\n"
 	"  compact [--threshold F] [--no-recompress]\n"
@@ -124,6 +135,37 @@ static int user_put(tj_store *st, const char *name, const tj_user_info *old, int
 	op.user_source = old ? old->source : TJ_SOURCE_OVERRIDE; /* made by hand: the sync leaves it alone */
 	op.quota_base = old && !has_quota ? old->quota_base : 0;
 	return tj_store_exec(st, &op, NULL);
+}
+
+/* put_user - USER_PUT with every field given */
+static int put_user(tj_store *st, const char *name, uint64_t quota_bytes, uint32_t quota_msgs, int state, int source,
+		    uint64_t quota_base)
+{
+	tj_op op = {.type = TJ_OP_USER_PUT, .name = {(const uint8_t *)name, strlen(name)}};
+	op.quota_bytes = quota_bytes;
+	op.quota_msgs = quota_msgs;
+	op.user_state = (uint8_t)state;
+	op.user_source = (uint8_t)source;
+	op.quota_base = quota_base;
+	return tj_store_exec(st, &op, NULL);
+}
+
+/* create_account - a new user with INBOX, Sent, Drafts, Trash, Junk, all subscribed */
+static int create_account(tj_store *st, const char *name, uint64_t quota_bytes, uint64_t quota_base, int source,
+			  int state)
+{
+	int rc = put_user(st, name, quota_bytes, 0, state, source, quota_base);
+	uint32_t uid = tj_store_user_id(name);
+	for (size_t i = 0; !rc && i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++) {
+		tj_op op = {.type = TJ_OP_MBOX_CREATE, .user_id = uid, .special_use = default_mailboxes[i].su,
+			    .name = {(const uint8_t *)default_mailboxes[i].name, strlen(default_mailboxes[i].name)}};
+		rc = tj_store_exec(st, &op, NULL);
+		if (!rc) {
+			tj_op sop = {.type = TJ_OP_SUBSCRIBE, .user_id = uid, .mode = 1, .name = op.name};
+			rc = tj_store_exec(st, &sop, NULL);
+		}
+	}
+	return rc;
 }
 
 static int print_user(void *arg, const tj_user_info *u)
@@ -233,6 +275,10 @@ static int set_password(const char *name)
 	return EX_OK;
 }
 
+static int users_import(int argc, char **argv);
+static int users_export(int argc, char **argv);
+static int users_sync(int argc, char **argv);
+
 static int cmd_users(int argc, char **argv)
 {
 	if (argc < 1)
@@ -274,17 +320,8 @@ static int cmd_users(int argc, char **argv)
 			tj_store_close(&st);
 			return EX_PROBLEM;
 		}
-		rc = user_put(st, name, NULL, 1, quota, TJ_USER_ENABLED);
+		rc = create_account(st, name, quota, 0, TJ_SOURCE_OVERRIDE, TJ_USER_ENABLED);
 		uint32_t uid = tj_store_user_id(name);
-		for (size_t i = 0; !rc && i < sizeof(default_mailboxes) / sizeof(default_mailboxes[0]); i++) {
-			tj_op op = {.type = TJ_OP_MBOX_CREATE, .user_id = uid, .special_use = default_mailboxes[i].su,
-				    .name = {(const uint8_t *)default_mailboxes[i].name, strlen(default_mailboxes[i].name)}};
-			rc = tj_store_exec(st, &op, NULL);
-			if (!rc) {
-				tj_op sop = {.type = TJ_OP_SUBSCRIBE, .user_id = uid, .mode = 1, .name = op.name};
-				rc = tj_store_exec(st, &sop, NULL);
-			}
-		}
 		if (rc) {
 			fprintf(stderr, "tjstore-cli: users add %s: %s\n", name, tj_strerror(rc));
 			ex = EX_PROBLEM;
@@ -397,7 +434,14 @@ static int cmd_users(int argc, char **argv)
 		tj_store_close(&st);
 		return rc && !ex ? EX_PROBLEM : ex;
 	}
-	return usage("users: unknown subcommand (add, passwd, set-quota, disable, enable, list, show)");
+	if (strcmp(sub, "import") == 0)
+		return users_import(argc - 1, argv + 1);
+	if (strcmp(sub, "export") == 0)
+		return users_export(argc - 1, argv + 1);
+	if (strcmp(sub, "sync") == 0)
+		return users_sync(argc - 1, argv + 1);
+	return usage("users: unknown subcommand (add, passwd, set-quota, disable, enable, list, show, import, export, "
+		     "sync)");
 }
 
 /* ---- import ---- */
@@ -646,6 +690,490 @@ static int cmd_import(int argc, char **argv)
 		       j.bytes, user, mailbox, secs, j.failed);
 	tj_store_close(&st);
 	return (j.failed || collect_failed) ? EX_PROBLEM : EX_OK;
+}
+
+/* ---- users import | export | sync (the site's users file, the directory) ---- */
+
+static int parse_multiplier_arg(const char *s, uint32_t *milli_r)
+{
+	if (tj_users_parse_multiplier(s, milli_r)) {
+		fprintf(stderr, "tjstore-cli: --multiplier %s: a number from 0.001 to 1000 with at most 3 decimals "
+				"(the config's users.quota_multiplier)\n",
+			s);
+		return -1;
+	}
+	return 0;
+}
+
+struct local_users {
+	tj_sync_local *v;
+	uint32_t *msgs; /* quota_msgs, kept for updates */
+	size_t n, cap;
+};
+
+static int collect_user(void *arg, const tj_user_info *u)
+{
+	struct local_users *l = arg;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		tj_sync_local *nv = realloc(l->v, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		uint32_t *nm = realloc(l->msgs, cap * sizeof(*nm));
+		if (!nm)
+			return -ENOMEM;
+		l->msgs = nm;
+		l->cap = cap;
+	}
+	char *name = strndup((const char *)u->name.ptr, u->name.len);
+	if (!name)
+		return -ENOMEM;
+	l->msgs[l->n] = u->quota_msgs;
+	l->v[l->n++] = (tj_sync_local){name, u->id, u->quota_base, u->quota_bytes, u->source, u->state};
+	return 0;
+}
+
+static void local_users_free(struct local_users *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free((char *)l->v[i].name);
+	free(l->v);
+	free(l->msgs);
+	memset(l, 0, sizeof(*l));
+}
+
+static int load_local_users(tj_store *st, struct local_users *l)
+{
+	tj_rtxn *r;
+	int rc = tj_rtxn_begin(st, &r);
+	if (rc)
+		return rc;
+	rc = tj_store_users(r, collect_user, l);
+	tj_rtxn_end(&r);
+	return rc;
+}
+
+static int users_import(int argc, char **argv)
+{
+	const char *file = NULL;
+	uint32_t milli = 1000;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--multiplier") == 0 && i + 1 < argc) {
+			if (parse_multiplier_arg(argv[++i], &milli))
+				return EX_USAGE;
+		} else if (argv[i][0] == '-' || file) {
+			return usage("users import FILE [--multiplier M]");
+		} else {
+			file = argv[i];
+		}
+	}
+	if (!file)
+		return usage("users import: which file?");
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = read_file(file, &data, &len);
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: users import %s: %s\n", file, tj_strerror(rc));
+		return EX_PROBLEM;
+	}
+	tj_users_csv f;
+	char err[300];
+	rc = tj_users_csv_parse(data, len, &f, err, sizeof(err));
+	free(data);
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: users import %s: %s; nothing imported\n", file,
+			rc == TJ_EINVAL ? err : tj_strerror(rc));
+		tj_users_csv_free(&f);
+		return EX_PROBLEM;
+	}
+	if (!f.canonical)
+		fprintf(stderr, "tjstore-cli: note: %s line %u: %s; users export writes the canonical form "
+				"(sorted by username, LF line ends, no comments, blank lines or header)\n",
+			file, f.noncanon_line, f.noncanon_why);
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex) {
+		tj_users_csv_free(&f);
+		return ex;
+	}
+	size_t created = 0, updated = 0, unchanged = 0, failed = 0;
+	for (size_t i = 0; i < f.n; i++) {
+		const tj_users_row *row = &f.rows[i];
+		uint64_t bytes;
+		if (tj_users_quota_bytes(row->quota, milli, &bytes)) {
+			fprintf(stderr, "tjstore-cli: %s line %u: quota %" PRIu64 " x multiplier is too large; skipped\n",
+				file, row->line, row->quota);
+			failed++;
+			continue;
+		}
+		uint32_t id = tj_store_user_id(row->name);
+		tj_rtxn *r;
+		tj_user_info u;
+		char other[TJ_USERS_NAME_MAX + 1] = "";
+		rc = tj_rtxn_begin(st, &r);
+		if (!rc) {
+			rc = tj_store_user_get_id(r, id, &u);
+			if (!rc)
+				snprintf(other, sizeof(other), "%.*s", (int)u.name.len, u.name.ptr);
+			tj_rtxn_end(&r);
+		}
+		if (rc == 0 && strcmp(other, row->name) != 0)
+			rc = TJ_ECOLLIDE;
+		if (rc == TJ_ENOTFOUND) {
+			rc = create_account(st, row->name, bytes, row->quota, row->source, row->state);
+			if (!rc) {
+				created++;
+				printf("line %u: created %s quota %" PRIu64 " (%s, %s)\n", row->line, row->name, row->quota,
+				       tj_users_source_name(row->source), tj_users_state_name(row->state));
+				continue;
+			}
+			if (rc == TJ_ECOLLIDE)
+				snprintf(other, sizeof(other), "(another user)");
+		} else if (rc == 0) {
+			if (u.quota_base == row->quota && u.quota_bytes == bytes && u.source == row->source &&
+			    u.state == row->state) {
+				unchanged++;
+				continue;
+			}
+			rc = put_user(st, row->name, bytes, u.quota_msgs, row->state, row->source, row->quota);
+			if (!rc) {
+				updated++;
+				printf("line %u: updated %s:", row->line, row->name);
+				if (u.quota_base != row->quota || u.quota_bytes != bytes)
+					printf(" quota %" PRIu64 " -> %" PRIu64, u.quota_base, row->quota);
+				if (u.source != row->source)
+					printf(" source %s -> %s", tj_users_source_name(u.source),
+					       tj_users_source_name(row->source));
+				if (u.state != row->state)
+					printf(" %s -> %s", tj_users_state_name(u.state), tj_users_state_name(row->state));
+				printf("\n");
+				continue;
+			}
+		}
+		failed++;
+		if (rc == TJ_ECOLLIDE)
+			fprintf(stderr,
+				"tjstore-cli: %s line %u: user %s has the same id (%u) as existing user %s "
+				"(hash collision); not imported, nothing changed for this line\n",
+				file, row->line, row->name, id, other);
+		else
+			fprintf(stderr, "tjstore-cli: %s line %u: user %s: %s\n", file, row->line, row->name,
+				tj_strerror(rc));
+	}
+	printf("import: %zu created, %zu updated, %zu unchanged, %zu failed\n", created, updated, unchanged, failed);
+	tj_store_close(&st);
+	tj_users_csv_free(&f);
+	return failed ? EX_PROBLEM : EX_OK;
+}
+
+/* write_atomic - temp file beside path, fsync, rename */
+static int write_atomic(const char *path, const void *data, size_t len)
+{
+	char tmp[4200];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t off = 0;
+	int rc = 0;
+	while (off < len && !rc) {
+		ssize_t n = write(fd, (const uint8_t *)data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		else
+			off += (size_t)n;
+	}
+	if (!rc && fsync(fd) < 0)
+		rc = -errno;
+	if (close(fd) < 0 && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc)
+		unlink(tmp);
+	return rc;
+}
+
+static int users_export(int argc, char **argv)
+{
+	const char *file = NULL;
+	uint32_t milli = 1000;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--multiplier") == 0 && i + 1 < argc) {
+			if (parse_multiplier_arg(argv[++i], &milli))
+				return EX_USAGE;
+		} else if ((argv[i][0] == '-' && argv[i][1]) || file) {
+			return usage("users export [FILE] [--multiplier M]");
+		} else {
+			file = argv[i];
+		}
+	}
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex)
+		return ex;
+	struct local_users l = {0};
+	int rc = load_local_users(st, &l);
+	tj_store_close(&st);
+	tj_users_row *rows = l.n ? calloc(l.n, sizeof(*rows)) : NULL;
+	if (!rc && l.n && !rows)
+		rc = -ENOMEM;
+	for (size_t i = 0; !rc && i < l.n; i++) {
+		const tj_sync_local *u = &l.v[i];
+		snprintf(rows[i].name, sizeof(rows[i].name), "%s", u->name);
+		rows[i].quota = u->quota_base;
+		rows[i].source = u->source;
+		rows[i].state = u->state;
+		if (u->quota_base == 0 && u->quota_bytes != 0) { /* quota set in bytes (users add/set-quota) */
+			int exact;
+			rows[i].quota = tj_users_quota_from_bytes(u->quota_bytes, milli, &exact);
+			fprintf(stderr, "tjstore-cli: note: %s has a quota set in bytes (%" PRIu64 "); written as %" PRIu64
+					"%s\n",
+				u->name, u->quota_bytes, rows[i].quota, exact ? "" : " (rounded up)");
+		}
+	}
+	tj_buf out = TJ_BUF_INIT;
+	if (!rc) {
+		tj_users_csv_sort(rows, l.n);
+		rc = tj_users_csv_write(rows, l.n, &out);
+	}
+	if (!rc) {
+		if (file && strcmp(file, "-") != 0)
+			rc = write_atomic(file, out.data ? out.data : (const uint8_t *)"", out.len);
+		else if (out.len && fwrite(out.data, 1, out.len, stdout) != out.len)
+			rc = -EIO;
+	}
+	if (rc)
+		fprintf(stderr, "tjstore-cli: users export%s%s: %s\n", file ? " " : "", file ? file : "", tj_strerror(rc));
+	tj_buf_free(&out);
+	free(rows);
+	local_users_free(&l);
+	return rc ? EX_PROBLEM : EX_OK;
+}
+
+/* read_secret_file - the first line of a file (a bind password) */
+static int read_secret_file(const char *path, char *out, size_t outsz)
+{
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int rc = read_file(path, &data, &len);
+	if (rc)
+		return rc;
+	size_t n = 0;
+	while (n < len && data[n] != '\n' && data[n] != '\r')
+		n++;
+	if (n >= outsz || memchr(data, 0, n))
+		rc = TJ_EINVAL;
+	else {
+		memcpy(out, data, n);
+		out[n] = 0;
+	}
+	explicit_bzero(data, len);
+	free(data);
+	return rc;
+}
+
+static int users_sync(int argc, char **argv)
+{
+	static const char sync_usage[] =
+		"users sync (--ldap URI --base DN [--bind-dn DN --bind-pw-file F] [--starttls] | --ldif FILE) "
+		"--groups GROUP=QUOTA[,...] [--multiplier M] [--apply] [-v]";
+	tj_ldap_opts lo = {0};
+	tj_dir_attrs attrs;
+	tj_dir_attrs_default(&attrs);
+	tj_sync_groups groups;
+	groups.n = 0;
+	const char *ldif = NULL, *pw_file = NULL;
+	uint32_t milli = 1000;
+	int apply = 0, verbose = 0, allow_empty = 0;
+	char err[600];
+	for (int i = 0; i < argc; i++) {
+		const char *o = argv[i];
+		int has = i + 1 < argc;
+		if (!strcmp(o, "--apply")) {
+			apply = 1;
+		} else if (!strcmp(o, "-v") || !strcmp(o, "--verbose")) {
+			verbose = 1;
+		} else if (!strcmp(o, "--starttls")) {
+			lo.starttls = 1;
+		} else if (!strcmp(o, "--allow-empty")) {
+			allow_empty = 1;
+		} else if (!has) {
+			return usage(sync_usage);
+		} else if (!strcmp(o, "--ldap")) {
+			lo.uri = argv[++i];
+		} else if (!strcmp(o, "--base")) {
+			lo.base = argv[++i];
+		} else if (!strcmp(o, "--bind-dn")) {
+			lo.bind_dn = argv[++i];
+		} else if (!strcmp(o, "--bind-pw-file")) {
+			pw_file = argv[++i];
+		} else if (!strcmp(o, "--ca-file")) {
+			lo.ca_file = argv[++i];
+		} else if (!strcmp(o, "--timeout")) {
+			lo.timeout_s = atoi(argv[++i]);
+			if (lo.timeout_s <= 0 || lo.timeout_s > 3600)
+				return usage("users sync: --timeout is 1 to 3600 seconds");
+		} else if (!strcmp(o, "--ldif")) {
+			ldif = argv[++i];
+		} else if (!strcmp(o, "--groups")) {
+			if (tj_sync_groups_parse(argv[++i], &groups, err, sizeof(err)))
+				return usage(err);
+		} else if (!strcmp(o, "--multiplier")) {
+			if (parse_multiplier_arg(argv[++i], &milli))
+				return EX_USAGE;
+		} else if (!strcmp(o, "--user-attr")) {
+			attrs.user_attr = argv[++i];
+		} else if (!strcmp(o, "--group-attr")) {
+			attrs.group_attr = argv[++i];
+		} else if (!strcmp(o, "--member-attr")) {
+			attrs.member_attrs = argv[++i];
+		} else if (!strcmp(o, "--group-filter")) {
+			attrs.group_filter = argv[++i];
+		} else if (!strcmp(o, "--user-filter")) {
+			attrs.user_filter = argv[++i];
+		} else {
+			return usage(sync_usage);
+		}
+	}
+	if (!!ldif == !!lo.uri)
+		return usage("users sync: give --ldap URI or --ldif FILE (one of them)");
+	if (lo.uri && !lo.base)
+		return usage("users sync: --ldap needs --base DN");
+	if (!!lo.bind_dn != !!pw_file)
+		return usage("users sync: --bind-dn and --bind-pw-file go together (neither: anonymous bind)");
+	if (ldif && (lo.base || lo.bind_dn || lo.starttls || lo.ca_file))
+		return usage("users sync: --base, --bind-dn, --starttls, --ca-file are for --ldap");
+	if (!groups.n)
+		return usage("users sync: --groups GROUP=QUOTA[,...] names the mail groups and their quotas");
+	/* the directory */
+	tj_sync_dir dir = {0};
+	tj_buf warn = TJ_BUF_INIT;
+	int rc;
+	err[0] = 0;
+	if (ldif) {
+		uint8_t *data = NULL;
+		size_t len = 0;
+		tj_ldif l;
+		if ((rc = read_file(ldif, &data, &len))) {
+			fprintf(stderr, "tjstore-cli: users sync --ldif %s: %s\n", ldif, tj_strerror(rc));
+			return EX_PROBLEM;
+		}
+		rc = tj_ldif_parse(data, len, &l, err, sizeof(err));
+		free(data);
+		if (rc)
+			fprintf(stderr, "tjstore-cli: users sync --ldif %s: %s\n", ldif, rc == TJ_EINVAL ? err : tj_strerror(rc));
+		else if ((rc = tj_sync_from_ldif(&l, &attrs, &groups, &dir, &warn)))
+			fprintf(stderr, "tjstore-cli: users sync --ldif %s: %s\n", ldif, tj_strerror(rc));
+		tj_ldif_free(&l);
+	} else {
+		char pw[1024] = "";
+		if (pw_file && (rc = read_secret_file(pw_file, pw, sizeof(pw)))) {
+			fprintf(stderr, "tjstore-cli: users sync --bind-pw-file %s: %s\n", pw_file, tj_strerror(rc));
+			return EX_USAGE;
+		}
+		lo.bind_pw = pw_file ? pw : NULL;
+		rc = tj_ldap_fetch(&lo, &attrs, &groups, &dir, &warn, err, sizeof(err));
+		explicit_bzero(pw, sizeof(pw));
+		if (rc)
+			fprintf(stderr, "tjstore-cli: users sync: %s\n", err[0] ? err : tj_strerror(rc));
+	}
+	if (warn.len)
+		fwrite(warn.data, 1, warn.len, stderr);
+	tj_buf_free(&warn);
+	for (size_t i = 0; !rc && i < groups.n; i++)
+		if (!groups.v[i].found) {
+			fprintf(stderr, "tjstore-cli: users sync: group %s is not in the directory; nothing done\n",
+				groups.v[i].name);
+			rc = TJ_ENOTFOUND;
+		}
+	if (rc) {
+		tj_sync_dir_free(&dir);
+		return EX_PROBLEM;
+	}
+	/* the local users, the plan */
+	tj_store *st;
+	int ex = open_store(&st);
+	if (ex) {
+		tj_sync_dir_free(&dir);
+		return ex;
+	}
+	struct local_users l = {0};
+	tj_sync_plan plan = {0};
+	rc = load_local_users(st, &l);
+	if (!rc)
+		rc = tj_sync_plan_make(&dir, &groups, l.v, l.n, tj_store_user_id, milli, &plan);
+	if (rc) {
+		fprintf(stderr, "tjstore-cli: users sync: %s\n", tj_strerror(rc));
+		ex = EX_PROBLEM;
+		goto out;
+	}
+	size_t disables = 0;
+	for (size_t i = 0; i < plan.n; i++)
+		disables += plan.v[i].kind == TJ_SYNC_DISABLE;
+	if (dir.n == 0 && disables && !allow_empty) {
+		fprintf(stderr, "tjstore-cli: users sync: the mail groups have no members; refusing to disable %zu "
+				"ldap users (wrong --base, filter or attribute?); --allow-empty to do it; nothing done\n",
+			disables);
+		ex = EX_PROBLEM;
+		goto out;
+	}
+	tj_buf line = TJ_BUF_INIT;
+	size_t failed = 0;
+	for (size_t i = 0; i < plan.n; i++) {
+		const tj_sync_action *a = &plan.v[i];
+		if (a->kind == TJ_SYNC_KEEP && !verbose)
+			continue;
+		tj_buf_reset(&line);
+		if (a->kind == TJ_SYNC_REFUSE || a->kind == TJ_SYNC_KEEP || !apply) {
+			tj_sync_action_format(a, 0, &line);
+			fprintf(a->kind == TJ_SYNC_REFUSE ? stderr : stdout, "%s\n", (char *)line.data);
+			continue;
+		}
+		if (a->kind == TJ_SYNC_CREATE) {
+			rc = create_account(st, a->name, a->new_bytes, a->new_quota, TJ_SOURCE_LDAP, TJ_USER_ENABLED);
+		} else {
+			tj_rtxn *r;
+			tj_user_info u;
+			rc = tj_rtxn_begin(st, &r);
+			if (!rc) {
+				rc = tj_store_user_get(r, a->name, &u);
+				tj_rtxn_end(&r);
+			}
+			if (!rc) {
+				int state = a->kind == TJ_SYNC_DISABLE ? TJ_USER_DISABLED
+					    : a->kind == TJ_SYNC_ENABLE ? TJ_USER_ENABLED
+									: u.state;
+				uint64_t bytes = a->kind == TJ_SYNC_SET_QUOTA ? a->new_bytes : u.quota_bytes;
+				uint64_t base = a->kind == TJ_SYNC_SET_QUOTA ? a->new_quota : u.quota_base;
+				rc = put_user(st, a->name, bytes, u.quota_msgs, state, u.source, base);
+			}
+		}
+		tj_sync_action_format(a, rc == 0, &line);
+		if (rc) {
+			failed++;
+			fprintf(stderr, "tjstore-cli: failed: %s: %s\n", (char *)line.data, tj_strerror(rc));
+		} else {
+			printf("%s\n", (char *)line.data);
+		}
+	}
+	tj_buf_free(&line);
+	if (plan.changes == 0 && plan.refused == 0)
+		printf("nothing to do\n");
+	else if (!apply && plan.changes)
+		fprintf(stderr, "dry run: %zu change%s planned, none made; --apply makes them\n", plan.changes,
+			plan.changes == 1 ? "" : "s");
+	ex = failed || plan.refused ? EX_PROBLEM : EX_OK;
+out:
+	tj_sync_plan_free(&plan);
+	local_users_free(&l);
+	tj_store_close(&st);
+	tj_sync_dir_free(&dir);
+	return ex;
 }
 
 /* ---- verify, compact, stats, dump ---- */

@@ -23,6 +23,7 @@ echo "deps: installing ${missing[*]}"
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
-# Dovecot's package must not start a system service (there may be no init)
+# slapd must not configure a system directory of its own (tests start their own)
+echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
 $sudo apt-get update -q -o DPkg::Lock::Timeout=120 >/dev/null
 $sudo apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 "${missing[@]}" >/dev/null
