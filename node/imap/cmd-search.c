@@ -1,0 +1,315 @@
+/*
+ * cmd-search.c - SEARCH and UID SEARCH: every RFC 3501 key, MODSEQ
+ * (CONDSTORE), CHARSET US-ASCII/UTF-8 and ESEARCH RETURN (MIN MAX COUNT ALL).
+ *
+ * The parser gives a tree of keys; each message is tested against it with
+ * its data loaded lazily: flags, dates and sizes from the index and the
+ * MIME cache, text keys from the MIME module's decoded search text
+ * (RFC 2047 words and transfer encodings undone, charsets converted,
+ * case folded), read only when a text key is reached.
+ */
+#include "node/imap/imap-private.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "protocol/imap/imap-date.h"
+#include "protocol/imap/imap-search.h"
+#include "protocol/imap/imap-write.h"
+#include "protocol/mime/mime.h"
+
+#define SECS_PER_DAY 86400
+
+struct eval {
+	imap_session *s;
+	tj_rtxn *r;
+	const tj_mbox_info *mb;
+	const tj_msg_info *m;
+	uint32_t seq, max_seq, max_uid;
+	struct tj_mime_msg *mime;
+	tj_buf raw, hdr, body, all;
+	bool raw_ok, hdr_ok, body_ok, all_ok;
+	int err;
+};
+
+static void eval_reset(struct eval *e)
+{
+	tj_mime_free(&e->mime);
+	e->raw_ok = e->hdr_ok = e->body_ok = e->all_ok = false;
+}
+
+static const tj_buf *text_of(struct eval *e, enum tj_mime_search_what what)
+{
+	tj_buf *b = what == TJ_MIME_SEARCH_HEADERS ? &e->hdr : what == TJ_MIME_SEARCH_BODY ? &e->body : &e->all;
+	bool *ok = what == TJ_MIME_SEARCH_HEADERS ? &e->hdr_ok : what == TJ_MIME_SEARCH_BODY ? &e->body_ok : &e->all_ok;
+	if (*ok)
+		return b;
+	if (!e->raw_ok) {
+		tj_buf_reset(&e->raw);
+		int rc = tj_store_read(e->r, e->m->guid, 0, SIZE_MAX, &e->raw);
+		if (rc) {
+			e->err = rc;
+			return NULL;
+		}
+		e->raw_ok = true;
+	}
+	tj_buf_reset(b);
+	int rc = tj_mime_search_text(e->raw.data, e->raw.len, what, b);
+	if (rc) {
+		e->err = rc;
+		return NULL;
+	}
+	*ok = true;
+	return b;
+}
+
+/* header_match - some header `name` (decoded) contains needle */
+static bool header_match(struct eval *e, const char *name, size_t nlen, const char *needle, size_t len)
+{
+	const tj_buf *h = text_of(e, TJ_MIME_SEARCH_HEADERS);
+	if (!h || !h->data)
+		return false;
+	const uint8_t *p = h->data, *end = h->data + h->len;
+	while (p < end) {
+		const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp((const char *)p, name, nlen) == 0) {
+			const uint8_t *v = p + nlen + 1;
+			while (v < eol && *v == ' ')
+				v++;
+			if (tj_mime_search(v, (size_t)(eol - v), (const uint8_t *)needle, len) == 1)
+				return true;
+		}
+		p = eol + 1;
+	}
+	return false;
+}
+
+/* sent_days - days since 1970 of the Date: header (time and zone
+ * disregarded, RFC 3501 6.4.4); -1 when there is none or it is unreadable */
+static int64_t sent_days(struct eval *e)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	const tj_buf *h = text_of(e, TJ_MIME_SEARCH_HEADERS);
+	if (!h || !h->data)
+		return -1;
+	const char *p = (const char *)h->data, *end = p + h->len;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if (eol - p > 5 && strncasecmp(p, "Date:", 5) == 0) {
+			const char *q = p + 5;
+			while (q < eol && !isdigit((unsigned char)*q))
+				q++;
+			int day = 0, year = 0, mon = 0, nd = 0;
+			while (q < eol && isdigit((unsigned char)*q) && nd++ < 2)
+				day = day * 10 + (*q++ - '0');
+			while (q < eol && (*q == ' ' || *q == '-'))
+				q++;
+			if (eol - q < 3)
+				return -1;
+			for (int i = 0; i < 12; i++)
+				if (strncasecmp(q, months + 3 * i, 3) == 0)
+					mon = i + 1;
+			q += 3;
+			while (q < eol && (*q == ' ' || *q == '-'))
+				q++;
+			nd = 0;
+			while (q < eol && isdigit((unsigned char)*q) && nd < 4) {
+				year = year * 10 + (*q++ - '0');
+				nd++;
+			}
+			if (nd == 2)
+				year += year < 50 ? 2000 : 1900;
+			if (!mon || day < 1 || day > 31 || nd < 2)
+				return -1;
+			struct imap_date d = {year, mon, day};
+			return imap_date_days(&d);
+		}
+		p = eol + 1;
+	}
+	return -1;
+}
+
+static int keyword_bit(const tj_mbox_info *mb, const char *kw, size_t len)
+{
+	for (uint32_t i = 0; i < mb->nkeywords && i < 64; i++)
+		if (mb->keywords[i].len == len && strncasecmp((const char *)mb->keywords[i].ptr, kw, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool match(struct eval *e, const struct imap_search_key *k)
+{
+	const tj_msg_info *m = e->m;
+	uint32_t f = m->sys_flags;
+	switch (k->type) {
+	case IMAP_SK_AND:
+		for (size_t i = 0; i < k->child_count; i++)
+			if (!match(e, &k->children[i]))
+				return false;
+		return true;
+	case IMAP_SK_OR: return match(e, &k->children[0]) || match(e, &k->children[1]);
+	case IMAP_SK_NOT: return !match(e, &k->children[0]);
+	case IMAP_SK_ALL: return true;
+	case IMAP_SK_SEQSET: return imap_seqset_contains(&k->set, e->seq, e->max_seq);
+	case IMAP_SK_UID: return imap_seqset_contains(&k->set, m->uid, e->max_uid);
+	case IMAP_SK_ANSWERED: return f & TJ_F_ANSWERED;
+	case IMAP_SK_DELETED: return f & TJ_F_DELETED;
+	case IMAP_SK_DRAFT: return f & TJ_F_DRAFT;
+	case IMAP_SK_FLAGGED: return f & TJ_F_FLAGGED;
+	case IMAP_SK_SEEN: return f & TJ_F_SEEN;
+	case IMAP_SK_UNANSWERED: return !(f & TJ_F_ANSWERED);
+	case IMAP_SK_UNDELETED: return !(f & TJ_F_DELETED);
+	case IMAP_SK_UNDRAFT: return !(f & TJ_F_DRAFT);
+	case IMAP_SK_UNFLAGGED: return !(f & TJ_F_FLAGGED);
+	case IMAP_SK_UNSEEN: return !(f & TJ_F_SEEN);
+	case IMAP_SK_RECENT:
+	case IMAP_SK_NEW: return false; /* no session ever sees \Recent */
+	case IMAP_SK_OLD: return true;
+	case IMAP_SK_KEYWORD:
+	case IMAP_SK_UNKEYWORD: {
+		int bit = keyword_bit(e->mb, k->str, k->str_len);
+		bool set = bit >= 0 && (m->keywords & (1ULL << bit));
+		return k->type == IMAP_SK_KEYWORD ? set : !set;
+	}
+	case IMAP_SK_BCC: return header_match(e, "Bcc", 3, k->str, k->str_len);
+	case IMAP_SK_CC: return header_match(e, "Cc", 2, k->str, k->str_len);
+	case IMAP_SK_FROM: return header_match(e, "From", 4, k->str, k->str_len);
+	case IMAP_SK_TO: return header_match(e, "To", 2, k->str, k->str_len);
+	case IMAP_SK_SUBJECT: return header_match(e, "Subject", 7, k->str, k->str_len);
+	case IMAP_SK_HEADER: return header_match(e, k->header, k->header_len, k->str, k->str_len);
+	case IMAP_SK_BODY:
+	case IMAP_SK_TEXT: {
+		const tj_buf *t = text_of(e, k->type == IMAP_SK_BODY ? TJ_MIME_SEARCH_BODY : TJ_MIME_SEARCH_ALL);
+		return t && tj_mime_search(t->data ? t->data : (const uint8_t *)"", t->len, (const uint8_t *)k->str,
+					   k->str_len) == 1;
+	}
+	case IMAP_SK_BEFORE:
+	case IMAP_SK_ON:
+	case IMAP_SK_SINCE: {
+		int64_t d = m->internal_date >= 0 ? m->internal_date / SECS_PER_DAY
+						  : -((-m->internal_date + SECS_PER_DAY - 1) / SECS_PER_DAY);
+		int64_t kd = imap_date_days(&k->date);
+		return k->type == IMAP_SK_BEFORE ? d < kd : k->type == IMAP_SK_ON ? d == kd : d >= kd;
+	}
+	case IMAP_SK_SENTBEFORE:
+	case IMAP_SK_SENTON:
+	case IMAP_SK_SENTSINCE: {
+		int64_t d = sent_days(e), kd = imap_date_days(&k->date);
+		if (d < 0)
+			return false;
+		return k->type == IMAP_SK_SENTBEFORE ? d < kd : k->type == IMAP_SK_SENTON ? d == kd : d >= kd;
+	}
+	case IMAP_SK_LARGER:
+	case IMAP_SK_SMALLER: {
+		if (!e->mime) {
+			int rc = imap_get_mime(e->s, e->r, m->guid, &e->mime, NULL);
+			if (rc) {
+				e->err = rc;
+				return false;
+			}
+		}
+		uint64_t size = tj_mime_size(e->mime);
+		return k->type == IMAP_SK_LARGER ? size > k->number : size < k->number;
+	}
+	case IMAP_SK_MODSEQ: return m->modseq >= k->number;
+	}
+	return false;
+}
+
+void cmd_search(imap_session *s, const struct imap_command *cmd)
+{
+	bool uid = cmd->kind == IMAP_CMD_UID_SEARCH;
+	struct imap_search q = IMAP_SEARCH_INIT;
+	struct imap_uids hits = {0};
+	struct eval e = {.s = s, .raw = TJ_BUF_INIT, .hdr = TJ_BUF_INIT, .body = TJ_BUF_INIT, .all = TJ_BUF_INIT};
+	const char *err = NULL;
+	uint64_t max_modseq = 0;
+	int rc = imap_search_parse(&q, cmd->args, cmd->argc, &err);
+	if (rc == TJ_ENOTFOUND) {
+		imap_tagged(s, cmd, "NO", "[BADCHARSET (US-ASCII UTF-8)] Unsupported charset.");
+		goto out;
+	}
+	if (rc) {
+		if (rc == TJ_EINVAL)
+			imap_bad(s, cmd, err ? err : "Invalid SEARCH arguments.");
+		else
+			s->out_err = true;
+		goto out;
+	}
+	if (q.return_opts & IMAP_SEARCH_RET_SAVE) {
+		imap_bad(s, cmd, "SEARCH RETURN (SAVE) is not supported.");
+		goto out;
+	}
+	if (q.has_modseq)
+		s->condstore = true;
+	tj_mbox_info mb;
+	if ((rc = tj_rtxn_begin(s->cfg.store, &e.r)) || (rc = tj_store_mbox_get(e.r, s->mbox_id, &mb)))
+		goto fail;
+	e.mb = &mb;
+	e.max_seq = (uint32_t)s->uids.n;
+	e.max_uid = s->uids.n ? s->uids.v[s->uids.n - 1] : 0;
+	for (size_t i = 0; !rc && i < s->uids.n; i++) {
+		tj_msg_info m;
+		if (tj_store_msg_get(e.r, s->mbox_id, s->uids.v[i], &m))
+			continue;
+		e.m = &m;
+		e.seq = (uint32_t)i + 1;
+		bool hit = match(&e, q.root);
+		eval_reset(&e);
+		if ((rc = e.err))
+			break;
+		if (hit) {
+			rc = imap_uids_add(&hits, uid ? m.uid : e.seq);
+			if (m.modseq > max_modseq)
+				max_modseq = m.modseq;
+		}
+	}
+	tj_rtxn_end(&e.r);
+	if (rc)
+		goto fail;
+	if (q.has_return) {
+		uint32_t ro = q.return_opts ? q.return_opts : IMAP_SEARCH_RET_ALL;
+		imap_printf(s, "* ESEARCH (TAG ");
+		imap_write_quoted(&s->out, cmd->tag, strlen(cmd->tag));
+		imap_printf(s, ")%s", uid ? " UID" : "");
+		if ((ro & IMAP_SEARCH_RET_MIN) && hits.n)
+			imap_printf(s, " MIN %u", hits.v[0]);
+		if ((ro & IMAP_SEARCH_RET_MAX) && hits.n)
+			imap_printf(s, " MAX %u", hits.v[hits.n - 1]);
+		if (ro & IMAP_SEARCH_RET_COUNT)
+			imap_printf(s, " COUNT %zu", hits.n);
+		if ((ro & IMAP_SEARCH_RET_ALL) && hits.n) {
+			imap_printf(s, " ALL ");
+			imap_write_uids(&s->out, hits.v, hits.n);
+		}
+		if (q.has_modseq && hits.n)
+			imap_printf(s, " MODSEQ %llu", (unsigned long long)max_modseq);
+		imap_printf(s, "\r\n");
+	} else {
+		imap_printf(s, "* SEARCH");
+		for (size_t i = 0; i < hits.n; i++)
+			imap_printf(s, " %u", hits.v[i]);
+		if (q.has_modseq && hits.n)
+			imap_printf(s, " (MODSEQ %llu)", (unsigned long long)max_modseq);
+		imap_printf(s, "\r\n");
+	}
+	imap_tagged(s, cmd, "OK", "Search completed.");
+	goto out;
+fail:
+	imap_store_error(s, cmd, rc, NULL);
+out:
+	tj_rtxn_end(&e.r);
+	eval_reset(&e);
+	tj_buf_free(&e.raw);
+	tj_buf_free(&e.hdr);
+	tj_buf_free(&e.body);
+	tj_buf_free(&e.all);
+	imap_search_free(&q);
+	imap_uids_free(&hits);
+}
