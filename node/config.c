@@ -81,7 +81,7 @@ static const char *const repl_names[] = {"sync", "async", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 
 _Static_assert(TJ_LOG_DEBUG == 0 && TJ_LOG_ERROR == 3, "level_names follows enum tj_log_level");
-_Static_assert(sizeof(enum tj_auth_backend) == sizeof(int) && sizeof(enum tj_replication) == sizeof(int) &&
+_Static_assert(sizeof(enum tj_cfg_auth_backend) == sizeof(int) && sizeof(enum tj_replication) == sizeof(int) &&
 		       sizeof(enum tj_log_level) == sizeof(int),
 	       "enum fields are written as int");
 

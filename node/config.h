@@ -43,7 +43,7 @@
 #define TJ_CONFIG_SOCKET_MAX 107       /* a Unix socket path (sun_path - 1) */
 #define TJ_CONFIG_MAX_OVERRIDES 256    /* --set arguments */
 
-enum tj_auth_backend { TJ_AUTH_PASSWD = 0, TJ_AUTH_KRB5 = 1 };
+enum tj_cfg_auth_backend { TJ_AUTH_PASSWD = 0, TJ_AUTH_KRB5 = 1 };
 enum tj_replication { TJ_REPL_SYNC = 0, TJ_REPL_ASYNC = 1 };
 
 /* One address: a listener (name ""), a peer or the witness (name set).
@@ -79,7 +79,7 @@ typedef struct tj_config {
 		char *cert, *key;
 	} tls;
 	struct {
-		enum tj_auth_backend backend;
+		enum tj_cfg_auth_backend backend;
 		char *passwd_file, *keytab, *realm, *service;
 	} auth;
 	struct {
