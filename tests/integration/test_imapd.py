@@ -324,6 +324,79 @@ def t_openssl_s_client(n):
     assert b"a1 OK" in r.stdout and b"IMAP4rev1" in r.stdout, r.stdout + r.stderr
 
 
+def t_mbsync_both_ways(n):
+    mbsync = shutil.which("mbsync")
+    if not mbsync:
+        print("skipped: mbsync (isync) not installed")
+        return
+    local = os.path.join(n.tmp, "maildir")
+    os.makedirs(local)
+    rc = os.path.join(n.tmp, "mbsyncrc")
+    with open(rc, "w") as f:
+        f.write(f"""IMAPAccount tj
+Host 127.0.0.1
+Port {n.port}
+User bob
+Pass bob-password
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore tj-remote
+Account tj
+
+MaildirStore tj-local
+Path {local}/
+Inbox {local}/INBOX
+SubFolders Verbatim
+
+Channel tj
+Far :tj-remote:
+Near :tj-local:
+Patterns INBOX Work
+Create Both
+Expunge Both
+SyncState *
+Sync All
+""")
+    b = n.login("bob", "bob-password")
+    ok(b.create("Work")[0], "CREATE Work")
+    ok(b.append("INBOX", None, None, MSG1)[0], "APPEND for mbsync")
+    ok(b.append("Work", r"(\Flagged)", None, MSG2)[0], "APPEND Work")
+    b.logout()
+
+    def run():
+        r = subprocess.run([mbsync, "-c", rc, "-a"], capture_output=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+    run()
+    def files(box):
+        out = []
+        for sub in ("cur", "new"):
+            d = os.path.join(local, box, sub)
+            out += [os.path.join(d, x) for x in os.listdir(d)] if os.path.isdir(d) else []
+        return out
+    inbox = files("INBOX")
+    assert len(inbox) == 1, inbox
+    got = open(inbox[0], "rb").read().replace(b"\r\n", b"\n")
+    got = b"".join(l for l in got.splitlines(True) if not l.startswith(b"X-TUID: "))  # mbsync's own header
+    assert got == MSG1.replace(b"\r\n", b"\n"), "content differs: %r" % got[:300]
+    work = files("Work")
+    assert len(work) == 1 and work[0].endswith("F"), work  # \Flagged came down as maildir flag F
+    # the other way: a new local message and a flag change go up
+    newmsg = os.path.join(local, "INBOX", "new", "1700000000.local.test")
+    with open(newmsg, "wb") as f:
+        f.write(b"From: bob@example.com\nSubject: written offline\n\nsynced up by mbsync\n")
+    os.rename(inbox[0], inbox[0].split(":2,")[0] + ":2,S" if ":2," in inbox[0] else inbox[0] + ":2,S")
+    run()
+    b = n.login("bob", "bob-password")
+    typ, data = b.select("INBOX")
+    assert int(data[0]) == 2, f"INBOX after mbsync push: {data}"
+    typ, data = b.search(None, "SUBJECT", '"written offline"')
+    assert data[0].split(), data
+    typ, data = b.fetch("1", "(FLAGS)")
+    assert b"\\Seen" in data[0], f"flag change not pushed: {data}"
+    b.logout()
+
+
 def t_restart_keeps_mail(n):
     rc = n.stop()
     assert rc == 0, f"tjstored exited with {rc} after SIGTERM: {n.tail()}"
@@ -339,7 +412,7 @@ def t_restart_keeps_mail(n):
 
 
 TESTS = [t_capability_and_login, t_full_scenario, t_idle_sees_other_sessions, t_starttls_and_implicit_tls,
-         t_bad_commands_keep_session, t_curl, t_openssl_s_client, t_restart_keeps_mail]
+         t_bad_commands_keep_session, t_curl, t_openssl_s_client, t_mbsync_both_ways, t_restart_keeps_mail]
 
 
 def main():
