@@ -238,8 +238,12 @@ bool imap_session_has_pending_notify(imap_session *s)
 bool imap_session_needs_run(imap_session *s)
 {
 	pthread_mutex_lock(&s->mu);
+	/* a notification is work only during IDLE; otherwise the next command
+	 * reports it (counting it here would have the server run an idle
+	 * session over and over, never reading its next command) */
 	bool r = !s->close && !s->starttls_pending &&
-		 (s->in_pending.len > 0 || atomic_load(&s->notify_pending) || (s->backlog && s->out_pending.len == 0));
+		 (s->in_pending.len > 0 || (atomic_load(&s->notify_pending) && s->mode == IMAP_MODE_IDLE) ||
+		  (s->backlog && s->out_pending.len == 0));
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }

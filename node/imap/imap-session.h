@@ -119,8 +119,9 @@ int imap_session_feed(imap_session *s, const void *buf, size_t len);
  * marked to close). */
 int imap_session_run(imap_session *s);
 
-/* imap_session_needs_run - true when run() has work: unprocessed input or a
- * pending notification while a mailbox is selected. */
+/* imap_session_needs_run - true when run() has work: unprocessed input, or
+ * a pending notification while the session is in IDLE (outside IDLE the
+ * next command reports it). */
 bool imap_session_needs_run(imap_session *s);
 /* imap_session_has_pending_notify - another session changed the selected
  * mailbox since this one last looked (run() reports it: during IDLE at

@@ -349,7 +349,9 @@ TJ_TEST(two_sessions_see_each_other)
 	/* A flags and expunges; B hears about it at its next command */
 	io(a, "a1 STORE 2 +FLAGS.SILENT (\\Deleted)\r\n");
 	TJ_ASSERT(imap_session_has_pending_notify(b));
-	TJ_ASSERT(imap_session_needs_run(b));
+	/* outside IDLE a notification is not work: the next command reports it
+	 * (counting it made the server re-run an idle session forever) */
+	TJ_ASSERT(!imap_session_needs_run(b));
 	TJ_ASSERT(!imap_session_has_pending_notify(a));
 	TJ_ASSERT_INT(f.wakeups, >=, 1);
 	EXPECT(io(b, "b1 NOOP\r\n"), "* 2 FETCH (FLAGS (\\Deleted))\r\nb1 OK NOOP completed.\r\n");
