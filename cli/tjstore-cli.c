@@ -14,6 +14,7 @@
 #include "cli/users-sync.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "node/admin/admin.h"
 #include "node/auth/auth-passwd.h"
 #include "store/store.h"
 
@@ -1217,28 +1218,10 @@ static int cmd_verify(int argc, char **argv)
 
 static void print_stats(const tj_store_stats *s)
 {
-	double ratio = s->raw_bytes ? (double)s->stored_bytes / (double)s->unique_raw_bytes : 0;
-	double dead = s->stored_bytes ? 1.0 - (double)s->live_bytes / (double)s->stored_bytes : 0;
-	if (json) {
-		printf("{\"users\":%" PRIu64 ",\"mailboxes\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
-		       ",\"unique_messages\":%" PRIu64 ",\"unique_raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
-		       ",\"live_bytes\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"dead_ratio\":%.4f,\"index_bytes\":%" PRIu64
-		       ",\"log_ops\":%" PRIu64 ",\"dict_id\":%u,\"dict_records\":%" PRIu64 ",\"stored_ratio\":%.4f}\n",
-		       s->users, s->mailboxes, s->messages, s->raw_bytes, s->unique_messages, s->unique_raw_bytes,
-		       s->stored_bytes, s->live_bytes, s->segments, dead, s->index_bytes, s->log_ops, s->dict_id,
-		       s->dict_records, ratio);
-		return;
-	}
-	printf("users            %" PRIu64 "\n", s->users);
-	printf("mailboxes        %" PRIu64 "\n", s->mailboxes);
-	printf("messages         %" PRIu64 " (%" PRIu64 " stored once each)\n", s->messages, s->unique_messages);
-	printf("raw bytes        %" PRIu64 " (%" PRIu64 " unique)\n", s->raw_bytes, s->unique_raw_bytes);
-	printf("stored bytes     %" PRIu64 " (%.3f of unique raw; %" PRIu64 " live)\n", s->stored_bytes, ratio,
-	       s->live_bytes);
-	printf("segments         %" PRIu64 " (dead ratio %.3f)\n", s->segments, dead);
-	printf("index bytes      %" PRIu64 "\n", s->index_bytes);
-	printf("op log           %" PRIu64 " ops\n", s->log_ops);
-	printf("dictionary       %u (%" PRIu64 " records use a dictionary)\n", s->dict_id, s->dict_records);
+	tj_buf b = TJ_BUF_INIT;
+	if (tj_store_stats_format(s, json, &b) == 0)
+		fwrite(b.data, 1, b.len, stdout);
+	tj_buf_free(&b);
 }
 
 static int cmd_stats(int argc, char **argv)
@@ -1348,6 +1331,22 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	int n = argc - optind - 1;
 	char **args = argv + optind + 1;
+	if (socket_path && (!strcmp(cmd, "status") || !strcmp(cmd, "stats"))) {
+		if (n)
+			return usage("status and stats take no arguments");
+		tj_buf out = TJ_BUF_INIT;
+		int status = 1;
+		int rc = tj_admin_call(socket_path, strcmp(cmd, "stats") == 0 ? TJ_ADMIN_STATS : TJ_ADMIN_STATUS,
+				       json ? TJ_ADMIN_JSON : 0, &out, &status);
+		if (rc) {
+			fprintf(stderr, "tjstore-cli: %s: %s (is tjstored running?)\n", socket_path, tj_strerror(rc));
+			tj_buf_free(&out);
+			return EX_PROBLEM;
+		}
+		fwrite(out.data, 1, out.len, stdout);
+		tj_buf_free(&out);
+		return status <= EX_USAGE ? status : EX_PROBLEM;
+	}
 	if (strcmp(cmd, "users") == 0)
 		return cmd_users(n, args);
 	if (strcmp(cmd, "import") == 0)

@@ -87,6 +87,33 @@ out:
 	return rc;
 }
 
+int tj_store_stats_format(const tj_store_stats *s, int json, tj_buf *out)
+{
+	double ratio = s->raw_bytes ? (double)s->stored_bytes / (double)s->unique_raw_bytes : 0;
+	double dead = s->stored_bytes ? 1.0 - (double)s->live_bytes / (double)s->stored_bytes : 0;
+	if (json) {
+		tj_buf_printf(out, "{\"users\":%" PRIu64 ",\"mailboxes\":%" PRIu64 ",\"messages\":%" PRIu64 ",\"raw_bytes\":%" PRIu64
+		       ",\"unique_messages\":%" PRIu64 ",\"unique_raw_bytes\":%" PRIu64 ",\"stored_bytes\":%" PRIu64
+		       ",\"live_bytes\":%" PRIu64 ",\"segments\":%" PRIu64 ",\"dead_ratio\":%.4f,\"index_bytes\":%" PRIu64
+		       ",\"log_ops\":%" PRIu64 ",\"dict_id\":%u,\"dict_records\":%" PRIu64 ",\"stored_ratio\":%.4f}\n",
+		       s->users, s->mailboxes, s->messages, s->raw_bytes, s->unique_messages, s->unique_raw_bytes,
+		       s->stored_bytes, s->live_bytes, s->segments, dead, s->index_bytes, s->log_ops, s->dict_id,
+		       s->dict_records, ratio);
+		return 0;
+	}
+	tj_buf_printf(out, "users            %" PRIu64 "\n", s->users);
+	tj_buf_printf(out, "mailboxes        %" PRIu64 "\n", s->mailboxes);
+	tj_buf_printf(out, "messages         %" PRIu64 " (%" PRIu64 " stored once each)\n", s->messages, s->unique_messages);
+	tj_buf_printf(out, "raw bytes        %" PRIu64 " (%" PRIu64 " unique)\n", s->raw_bytes, s->unique_raw_bytes);
+	tj_buf_printf(out, "stored bytes     %" PRIu64 " (%.3f of unique raw; %" PRIu64 " live)\n", s->stored_bytes, ratio,
+	       s->live_bytes);
+	tj_buf_printf(out, "segments         %" PRIu64 " (dead ratio %.3f)\n", s->segments, dead);
+	tj_buf_printf(out, "index bytes      %" PRIu64 "\n", s->index_bytes);
+	tj_buf_printf(out, "op log           %" PRIu64 " ops\n", s->log_ops);
+	tj_buf_printf(out, "dictionary       %u (%" PRIu64 " records use a dictionary)\n", s->dict_id, s->dict_records);
+	return 0;
+}
+
 /* ---- the per-message cache ---- */
 
 struct cache_put {

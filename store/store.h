@@ -204,6 +204,11 @@ typedef struct tj_store_stats {
 
 int tj_store_stats_get(tj_store *st, tj_store_stats *s_r);
 
+/* tj_store_stats_format - the statistics as text (one "name value" line
+ * each) or, with json set, as one JSON object (keys include messages,
+ * raw_bytes, stored_bytes), appended to out. */
+int tj_store_stats_format(const tj_store_stats *s, int json, tj_buf *out);
+
 /* tj_store_train_dict - train a new dictionary from up to `samples` stored
  * messages and make it current.  0 or a negative code. */
 int tj_store_train_dict(tj_store *st, unsigned samples);
