@@ -7,8 +7,10 @@
  * Loads the config (node/config), opens the store, the authentication
  * backend (password file or Kerberos) and the TLS context, listens for IMAP
  * on [imap] listen (STARTTLS offered when [tls] is set) and [imap] tls_listen
- * (implicit TLS), drops privileges, and serves until SIGTERM/SIGINT (drain,
- * then exit 0).  SIGHUP reloads the certificate and the password file.
+ * (implicit TLS), for SMTP on [smtp] listen and LMTP on [smtp] lmtp_listen
+ * (every message scanned by ClamAV; infected mail refused and quarantined;
+ * deferred with 451 when the scanner cannot run), serves the admin socket, drops privileges, and serves until SIGTERM/SIGINT
+ * (drain, then exit 0).  SIGHUP reloads the certificate and the password file.
  *
  * Threads: the network layer (node/net) runs one libuv loop; IMAP sessions
  * (node/imap) run their commands on libuv's thread pool, never two at once
@@ -19,6 +21,7 @@
  */
 #include "common/err.h"
 #include "common/log.h"
+#include "node/admin/admin.h"
 #include "node/auth/auth-krb5.h"
 #include "node/auth/auth-passwd.h"
 #include "node/auth/auth-throttle.h"
@@ -28,6 +31,9 @@
 #include "node/net/net.h"
 #include "node/net/proc.h"
 #include "node/net/tls.h"
+#include "node/scan/clamav.h"
+#include "node/scan/quarantine.h"
+#include "node/smtp/smtp-server.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -55,7 +61,11 @@ struct daemon {
 	imap_notify *notify;
 	tj_net *net;
 	tj_tls *tls;
-	tj_net_service imap, imaps;
+	tj_net_service imap, imaps, smtp, lmtp;
+	struct smtp_server_config smtp_cfg, lmtp_cfg;
+	tj_admin_server *admin;
+	tj_clam *clam;
+	time_t started;
 };
 
 /* one IMAP connection */
@@ -253,6 +263,77 @@ static const tj_net_engine imap_engine = {
 	.on_close = imap_close,
 };
 
+/* ---- scanning (SMTP workers, concurrently) ---- */
+
+/* scan_cb - ClamAV on every message; infected mail is refused and kept in
+ * the quarantine, and when the scanner cannot run the mail is deferred:
+ * never delivered unscanned.  (Spam scoring is a later step of issue 4.) */
+static int scan_cb(void *ctx, const tj_buf *msg, struct smtp_scan_result *res)
+{
+	struct daemon *d = ctx;
+	struct tj_clam_result cr;
+	enum tj_clam_verdict v = tj_clam_scan(d->clam, msg->data, msg->len, &cr);
+	snprintf(res->name, sizeof(res->name), "%.127s", cr.name);
+	if (v == TJ_CLAM_CLEAN) {
+		res->verdict = SMTP_SCAN_CLEAN;
+		return 0;
+	}
+	if (v == TJ_CLAM_TEMPFAIL) {
+		res->verdict = SMTP_SCAN_TEMPFAIL;
+		return 0;
+	}
+	res->verdict = SMTP_SCAN_INFECTED;
+	static unsigned long seq;
+	char qid[64], saved[512] = "";
+	snprintf(qid, sizeof(qid), "%lx.%lu", (unsigned long)time(NULL), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+	int rc = tj_quarantine_save(d->cfg->scan.quarantine_dir, qid, TJ_QUARANTINE_INFECTED, cr.name, msg->data,
+				    msg->len, saved, sizeof(saved));
+	tj_log(rc ? TJ_LOG_ERROR : TJ_LOG_INFO, "scan", "event=quarantine virus=%s file=%s result=\"%s\"", cr.name, saved,
+	       tj_strerror(rc));
+	return 0;
+}
+
+/* ---- the admin socket (its own thread) ---- */
+
+static int admin_handler(void *ctx, uint8_t type, uint8_t flags, tj_buf *out)
+{
+	struct daemon *d = ctx;
+	int json = flags & TJ_ADMIN_JSON;
+	if (type == TJ_ADMIN_STATS) {
+		tj_store_stats s;
+		int rc = tj_store_stats_get(d->store, &s);
+		if (rc) {
+			tj_buf_printf(out, "stats: %s\n", tj_strerror(rc));
+			return 1;
+		}
+		tj_store_stats_format(&s, json, out);
+		return 0;
+	}
+	if (type == TJ_ADMIN_STATUS) {
+		tj_net_stats ns;
+		tj_net_stats_get(d->net, &ns);
+		long up = (long)(time(NULL) - d->started);
+		if (json)
+			tj_buf_printf(out,
+				      "{\"node\":\"%s\",\"pid\":%d,\"uptime_s\":%ld,\"data_dir\":\"%s\",\"connections\":%llu,"
+				      "\"accepted\":%llu,\"rejected\":%llu,\"tls_failed\":%llu,\"timeouts\":%llu}\n",
+				      d->cfg->node.name, (int)getpid(), up, d->cfg->node.data_dir, (unsigned long long)ns.open,
+				      (unsigned long long)ns.accepted, (unsigned long long)ns.rejected,
+				      (unsigned long long)ns.tls_failed, (unsigned long long)ns.timeouts);
+		else
+			tj_buf_printf(out,
+				      "node         %s\npid          %d\nuptime       %ld s\ndata_dir     %s\n"
+				      "connections  %llu open (%llu accepted, %llu refused by limits, %llu TLS failures, "
+				      "%llu idle timeouts)\n",
+				      d->cfg->node.name, (int)getpid(), up, d->cfg->node.data_dir, (unsigned long long)ns.open,
+				      (unsigned long long)ns.accepted, (unsigned long long)ns.rejected,
+				      (unsigned long long)ns.tls_failed, (unsigned long long)ns.timeouts);
+		return 0;
+	}
+	tj_buf_printf(out, "unknown admin request %u\n", type);
+	return 2;
+}
+
 /* ---- setup ---- */
 
 static void on_hup(void *arg)
@@ -408,8 +489,29 @@ int main(int argc, char **argv)
 				  .reject_msg = "* BYE Too many connections\r\n"};
 	d.imaps = d.imap;
 	d.imaps.name = "imaps";
+	/* SMTP and LMTP intake: the engine's config is read by connection hooks
+	 * only, so the store can be filled in below, before the loop runs */
+	struct tj_clam_options co = {.db_dir = cfg->scan.clamav_db_dir};
+	if (tj_clam_open(&d.clam, &co)) {
+		fprintf(stderr, "tjstored: [scan] cannot start the ClamAV scanner\n");
+		ex = EX_FAIL;
+		goto out;
+	}
+	d.smtp_cfg = (struct smtp_server_config){.notify = d.notify, .proto = TJ_SMTP_PROTO_SMTP,
+						 .scan = scan_cb, .scan_ctx = &d,
+						 .hostname = cfg->smtp.hostname,
+						 .max_message_size = cfg->smtp.max_message_size,
+						 .max_recipients = cfg->smtp.max_recipients, .starttls = d.tls != NULL};
+	d.lmtp_cfg = d.smtp_cfg;
+	d.lmtp_cfg.proto = TJ_SMTP_PROTO_LMTP;
+	d.smtp = (tj_net_service){.name = "smtp", .engine = &smtp_server_engine, .arg = &d.smtp_cfg,
+				  .idle_ms = SMTP_SERVER_CMD_TIMEOUT_MS, .reject_msg = SMTP_SERVER_REJECT_MSG};
+	d.lmtp = d.smtp;
+	d.lmtp.name = "lmtp";
+	d.lmtp.arg = &d.lmtp_cfg;
 	if (listen_all(&d, &d.imap, &cfg->imap.listen, false) ||
-	    (cfg->imap.tls_listen.n && listen_all(&d, &d.imaps, &cfg->imap.tls_listen, true)))
+	    (cfg->imap.tls_listen.n && listen_all(&d, &d.imaps, &cfg->imap.tls_listen, true)) ||
+	    listen_all(&d, &d.smtp, &cfg->smtp.listen, false) || listen_all(&d, &d.lmtp, &cfg->smtp.lmtp_listen, false))
 		goto out;
 	/* the store last: a bad listener never touches the data */
 	tj_store_opts so;
@@ -419,6 +521,13 @@ int main(int argc, char **argv)
 	if (rc) {
 		fprintf(stderr, "tjstored: [node] data_dir %s: %s\n", cfg->node.data_dir,
 			d.store ? tj_store_last_error(d.store) : tj_strerror(rc));
+		goto out;
+	}
+	d.smtp_cfg.store = d.lmtp_cfg.store = d.store;
+	d.started = time(NULL);
+	if (cfg->admin.socket[0] && (rc = tj_admin_server_start(cfg->admin.socket, admin_handler, &d, &d.admin))) {
+		fprintf(stderr, "tjstored: [admin] socket %s: %s\n", cfg->admin.socket,
+			rc == TJ_EEXIST ? "in use (another tjstored?) or not a socket" : tj_strerror(rc));
 		goto out;
 	}
 	if (tj_net_handle_signals(d.net, on_hup, &d))
@@ -432,8 +541,10 @@ int main(int argc, char **argv)
 	ex = tj_net_run(d.net) ? EX_FAIL : EX_OK;
 	tj_log(TJ_LOG_INFO, "node", "event=stopped");
 out:
+	tj_admin_server_stop(&d.admin);
 	if (d.net)
 		tj_net_free(&d.net); /* closes every session first */
+	tj_clam_close(&d.clam);
 	imap_notify_free(&d.notify);
 	tj_store_close(&d.store);
 	tj_throttle_free(&d.throttle);

@@ -9,7 +9,8 @@
 # compacts with a trained zstd dictionary, verifies and prints statistics.
 # Later runs reuse demo/data (delete it, or pass --fresh, to start over).
 # Then tjstored serves IMAP on 127.0.0.1:1143 (STARTTLS) and :1993
-# (implicit TLS, self-signed certificate) until Ctrl-C.
+# (implicit TLS, self-signed certificate), SMTP on :1025 and LMTP on :1024
+# until Ctrl-C.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -37,6 +38,10 @@ if [ ! -d demo/data ]; then
 	$cli stats
 	echo
 fi
+# no signature database can be downloaded here: the demo scans with a test
+# signature for EICAR; production points [scan] clamav_db_dir at freshclam's
+mkdir -p demo/clamav
+echo "Test.EICAR:0:*:$(printf '%s' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE' | od -An -tx1 | tr -d ' \n')" > demo/clamav/test.ndb
 cat > demo/tjstored.conf <<CONF
 # written by tools/demo.sh; every key is in docs/config.md
 [node]
@@ -45,6 +50,9 @@ data_dir = $top/demo/data
 [imap]
 listen = 127.0.0.1:1143
 tls_listen = 127.0.0.1:1993
+[smtp]
+listen = 127.0.0.1:1025
+lmtp_listen = 127.0.0.1:1024
 [tls]
 cert = $top/demo/cert.pem
 key = $top/demo/key.pem
@@ -53,6 +61,9 @@ backend = passwd
 passwd_file = $top/demo/data/passwd
 [users]
 file = $top/demo/users.csv
+[scan]
+clamav_db_dir = $top/demo/clamav
+quarantine_dir = $top/demo/quarantine
 [admin]
 socket = $top/demo/admin.sock
 CONF
@@ -62,6 +73,8 @@ self-signed certificate), users demo/demo and alice/alice.  Try:
   mutt -f imap://demo@127.0.0.1:1143/INBOX
   curl --user demo:demo imap://127.0.0.1:1143/
   openssl s_client -quiet -connect 127.0.0.1:1993
+  swaks --server 127.0.0.1:1025 --to alice@localhost      (SMTP; LMTP on :1024)
+  build/tjstore-cli --socket demo/admin.sock status
 Thunderbird / Apple Mail: server 127.0.0.1, port 1993, SSL/TLS, normal password.
 Ctrl-C stops it (the store is left in demo/data).
 INFO

@@ -61,6 +61,7 @@ class Node:
         self.tjstored, self.cli, self.tmp = tjstored, cli, tmp
         self.data = os.path.join(tmp, "data")
         self.port, self.tls_port = free_port(), free_port()
+        self.smtp_port, self.lmtp_port = free_port(), free_port()
         self.conf = os.path.join(tmp, "tjstored.conf")
         with open(self.conf, "w") as f:
             f.write(f"""[node]
@@ -69,6 +70,10 @@ data_dir = {self.data}
 [imap]
 listen = 127.0.0.1:{self.port}
 tls_listen = 127.0.0.1:{self.tls_port}
+[smtp]
+listen = 127.0.0.1:{self.smtp_port}
+lmtp_listen = 127.0.0.1:{self.lmtp_port}
+hostname = mx.test
 [tls]
 cert = {tmp}/cert.pem
 key = {tmp}/key.pem
@@ -77,11 +82,18 @@ backend = passwd
 passwd_file = {self.data}/passwd
 [users]
 file = {tmp}/users.csv
+[scan]
+clamav_db_dir = {tmp}/clamav
+quarantine_dir = {tmp}/quarantine
 [admin]
 socket = {tmp}/admin.sock
 [log]
 level = info
 """)
+        # a ClamAV signature for the EICAR test string (TESTING.md)
+        os.makedirs(os.path.join(tmp, "clamav"))
+        with open(os.path.join(tmp, "clamav", "test.ndb"), "w") as f:
+            f.write("Test.EICAR:0:*:" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE".hex() + "\n")
         self.proc = None
         self.log = open(os.path.join(tmp, "tjstored.log"), "wb")
 
@@ -397,6 +409,96 @@ Sync All
     b.logout()
 
 
+def t_smtp_and_lmtp_delivery(n):
+    import smtplib
+    watcher = n.login("bob", "bob-password")
+    watcher.select("INBOX")
+    before = int(watcher.select("INBOX")[1][0])
+    with smtplib.SMTP("127.0.0.1", n.smtp_port, timeout=20) as s:
+        s.ehlo("client.test")
+        assert s.has_extn("pipelining") and s.has_extn("size") and s.has_extn("8bitmime"), s.esmtp_features
+        s.starttls(context=tls_ctx())
+        s.ehlo("client.test")
+        refused = s.sendmail("carol@example.net", ["bob@example.com"], MSG2)
+        assert not refused, refused
+        try:
+            s.sendmail("carol@example.net", ["nobody@example.com"], MSG2)
+            raise AssertionError("unknown recipient accepted")
+        except smtplib.SMTPRecipientsRefused as e:
+            assert e.recipients["nobody@example.com"][0] == 550, e.recipients
+    # LMTP answers once per recipient after DATA (smtplib reads only one), so by hand
+    with socket.create_connection(("127.0.0.1", n.lmtp_port), timeout=20) as c:
+        f = c.makefile("rb")
+        def reply():
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            return lines
+        assert reply()[0].startswith(b"220"), "LMTP greeting"
+        c.sendall(b"LHLO front.test\r\n")
+        assert reply()[-1].startswith(b"250 "), "LHLO"
+        c.sendall(b"MAIL FROM:<carol@example.net>\r\nRCPT TO:<bob@example.com>\r\n"
+                  b"RCPT TO:<nobody@example.com>\r\nRCPT TO:<alice@example.org>\r\nDATA\r\n")
+        assert reply()[0].startswith(b"250"), "MAIL"
+        assert reply()[0].startswith(b"250"), "RCPT bob"
+        assert reply()[0].startswith(b"550"), "RCPT nobody"
+        assert reply()[0].startswith(b"250"), "RCPT alice"
+        assert reply()[0].startswith(b"354"), "DATA"
+        c.sendall(MSG1.replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        per_rcpt = [reply()[0], reply()[0]]
+        assert all(r.startswith(b"250") for r in per_rcpt), per_rcpt
+        c.sendall(b"QUIT\r\n")
+        assert reply()[0].startswith(b"221"), "QUIT"
+    typ, data = watcher.noop()
+    typ, data = watcher.select("INBOX")
+    assert int(data[0]) == before + 2, f"bob's INBOX: {data}"
+    typ, data = watcher.fetch(str(before + 1), "(BODY.PEEK[HEADER.FIELDS (RETURN-PATH DELIVERED-TO RECEIVED)])")
+    hdr = data[0][1]
+    assert b"Return-Path: <carol@example.net>" in hdr and b"Delivered-To: bob@" in hdr and b"ESMTPS" in hdr, hdr
+    watcher.logout()
+
+
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def t_virus_refused_and_quarantined(n):
+    import base64
+    import smtplib
+    att = base64.encodebytes(EICAR)
+    msg = (b"From: mallory@example.net\r\nTo: bob@example.com\r\nSubject: invoice\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+           b"--zz\r\nContent-Type: application/octet-stream; name=\"inv.com\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+           + att.replace(b"\n", b"\r\n") + b"--zz--\r\n")
+    b = n.login("bob", "bob-password")
+    before = int(b.select("INBOX")[1][0])
+    with smtplib.SMTP("127.0.0.1", n.smtp_port, timeout=20) as s:
+        try:
+            s.sendmail("mallory@example.net", ["bob@example.com"], msg)
+            raise AssertionError("EICAR was accepted")
+        except smtplib.SMTPDataError as e:
+            assert e.smtp_code == 554 and b"EICAR" in e.smtp_error, (e.smtp_code, e.smtp_error)
+    after = int(b.select("INBOX")[1][0])
+    assert after == before, "the infected message was delivered"
+    b.logout()
+    q = os.path.join(n.tmp, "quarantine")
+    files = os.listdir(q) if os.path.isdir(q) else []
+    assert len(files) == 1 and "INFECTED" in files[0], files
+    assert oct(os.stat(os.path.join(q, files[0])).st_mode & 0o777) == "0o600"
+
+
+def t_admin_socket(n):
+    r = subprocess.run([n.cli, "--socket", os.path.join(n.tmp, "admin.sock"), "--json", "stats"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert b'"messages":' in r.stdout and b'"stored_bytes":' in r.stdout, r.stdout
+    r = subprocess.run([n.cli, "--socket", os.path.join(n.tmp, "admin.sock"), "status"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0 and b"node         test" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([n.cli, "--socket", os.path.join(n.tmp, "nosuch.sock"), "status"],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+
+
 def t_restart_keeps_mail(n):
     rc = n.stop()
     assert rc == 0, f"tjstored exited with {rc} after SIGTERM: {n.tail()}"
@@ -412,7 +514,8 @@ def t_restart_keeps_mail(n):
 
 
 TESTS = [t_capability_and_login, t_full_scenario, t_idle_sees_other_sessions, t_starttls_and_implicit_tls,
-         t_bad_commands_keep_session, t_curl, t_openssl_s_client, t_mbsync_both_ways, t_restart_keeps_mail]
+         t_bad_commands_keep_session, t_curl, t_openssl_s_client, t_mbsync_both_ways,
+         t_smtp_and_lmtp_delivery, t_virus_refused_and_quarantined, t_admin_socket, t_restart_keeps_mail]
 
 
 def main():
