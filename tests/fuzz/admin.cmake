@@ -1,0 +1,1 @@
+tj_fuzz_target(admin LIBS tjnode_admin tjcommon)
