@@ -513,7 +513,7 @@ static int kparse(const struct keydef *k, const char *v, struct kval *val, char 
 			return PROB("is not a decimal number (like 5 or 5.25)");
 		if (fn > 3)
 			return PROB("has too many decimals (at most 3)");
-		uint64_t ip;
+		uint64_t ip = 0;
 		int rc = parse_u64(p, in, &ip);
 		int64_t milli;
 		if (rc == -2 || ip > (uint64_t)TJ_CONFIG_DEC_INT_MAX) {
@@ -1104,6 +1104,17 @@ static int read_file(const char *path, tj_buf *out)
 
 /* host_defaults - the lowercased hostname and its first label ("localhost"
  * when the system's name is unusable) */
+/* copy_name - a bounded copy that always terminates (names longer than the
+ * destination are cut; hostnames are at most 255 bytes) */
+static void copy_name(char *dst, size_t sz, const char *src)
+{
+	if (!sz)
+		return;
+	size_t n = strnlen(src, sz - 1);
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
 static void host_defaults(char *full, size_t fullsz, char *shortname, size_t shortsz)
 {
 	char h[256];
@@ -1112,9 +1123,9 @@ static void host_defaults(char *full, size_t fullsz, char *shortname, size_t sho
 	h[sizeof(h) - 1] = 0;
 	for (char *p = h; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
-	snprintf(full, fullsz, "%s", valid_hostname(h) ? h : "localhost");
+	copy_name(full, fullsz, valid_hostname(h) ? h : "localhost");
 	h[strcspn(h, ".")] = 0;
-	snprintf(shortname, shortsz, "%s", valid_node_name(h) ? h : "localhost");
+	copy_name(shortname, shortsz, valid_node_name(h) ? h : "localhost");
 }
 
 static void set_str(tj_config *c, char **sp, const char *v)
