@@ -57,6 +57,9 @@ struct daemon {
 	tj_config *cfg;
 	tj_store *store;
 	struct tj_auth_backend *auth;
+	struct tj_auth_krb5_config gss;     /* AUTHENTICATE GSSAPI, with auth.backend = krb5 */
+	char gss_host[256];                 /* its hostname: the password backend's */
+	bool gss_on;
 	struct tj_throttle *throttle;
 	imap_notify *notify;
 	tj_net *net;
@@ -167,6 +170,7 @@ static int imap_open(tj_net_conn *nc, tj_buf *out)
 		.logindisabled = !tls && !is_loopback(c->peer),
 		.tls = tls,
 		.greeting = "tjstore ready.",
+		.gssapi = d->gss_on ? &d->gss : NULL,
 	};
 	int rc = imap_session_new(&sc, &c->s);
 	if (rc) {
@@ -381,6 +385,19 @@ static int open_auth(struct daemon *d)
 		struct tj_auth_krb5_config kc = {.realm = cfg->auth.realm, .keytab = cfg->auth.keytab,
 						 .service = cfg->auth.service};
 		rc = tj_auth_krb5_open(&kc, &d->auth);
+		/* GSSAPI: the same keytab/realm/service, and the host of the
+		 * password backend's service principal (the library's canonical
+		 * host name): only tickets for that principal are accepted.
+		 * krb5.conf comes from the environment (KRB5_CONFIG). */
+		d->gss = kc;
+		const char *sp = rc ? NULL : tj_auth_krb5_service_principal(d->auth);
+		const char *slash = sp ? strchr(sp, '/') : NULL, *at = sp ? strrchr(sp, '@') : NULL;
+		if (slash && at > slash + 1 && (size_t)(at - slash - 1) < sizeof(d->gss_host)) {
+			memcpy(d->gss_host, slash + 1, (size_t)(at - slash - 1));
+			d->gss_host[at - slash - 1] = 0;
+			d->gss.hostname = d->gss_host;
+		}
+		d->gss_on = rc == 0;
 	} else {
 		struct tj_auth_passwd_config pc = {.path = cfg->auth.passwd_file};
 		rc = tj_auth_passwd_open(&pc, &d->auth);

@@ -1,9 +1,11 @@
 /*
- * cmd-login.c - LOGIN and AUTHENTICATE PLAIN (with SASL-IR, RFC 4959).
+ * cmd-login.c - LOGIN and AUTHENTICATE PLAIN (with SASL-IR, RFC 4959);
+ * AUTHENTICATE GSSAPI is dispatched from here to cmd-auth-gssapi.c.
  *
  * Both end in login_finish(): the configured auth callback checks the
- * password, the store must know the user, and on success the parser
- * switches to its post-login limits.  Failures are counted; after
+ * password, the store must know the user (imap_login_user(), which
+ * GSSAPI shares), and on success the parser switches to its post-login
+ * limits.  Failures are counted; after
  * IMAP_SESSION_MAX_AUTH_FAILS the session says BYE.  The delay between
  * failures (against guessing) is the network layer's job: it sees the
  * tagged NO [AUTHENTICATIONFAILED] and may hold the next run back.
@@ -46,7 +48,7 @@ static long b64_decode(const char *in, size_t len, unsigned char *out, size_t ou
 	return (long)o;
 }
 
-static void auth_failed(imap_session *s, const char *tag, const char *text)
+void imap_auth_failed(imap_session *s, const char *tag, const char *text)
 {
 	imap_printf(s, "%s NO %s\r\n", tag, text);
 	if (++s->auth_fails >= IMAP_SESSION_MAX_AUTH_FAILS) {
@@ -60,7 +62,7 @@ static void login_finish(imap_session *s, const char *tag, const char *user, siz
 {
 	if (ulen == 0 || ulen > IMAP_AUTH_USER_MAX || strlen(pass) > IMAP_AUTH_PASSWORD_MAX || memchr(user, 0, ulen) ||
 	    tj_store_valid_user_name(user, ulen)) {
-		auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+		imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
 	char *name = strndup(user, ulen);
@@ -69,14 +71,27 @@ static void login_finish(imap_session *s, const char *tag, const char *user, siz
 		return;
 	}
 	int ar = s->cfg.auth(s->cfg.auth_ctx, name, pass);
+	free(name);
 	if (ar == IMAP_AUTH_UNAVAILABLE) {
 		imap_printf(s, "%s NO [UNAVAILABLE] Authentication service unavailable, try again later.\r\n", tag);
-		free(name);
 		return;
 	}
 	if (ar != IMAP_AUTH_OK) {
-		auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
-		free(name);
+		imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	imap_login_user(s, tag, user, ulen);
+}
+
+void imap_login_user(imap_session *s, const char *tag, const char *user, size_t ulen)
+{
+	if (ulen == 0 || ulen > IMAP_AUTH_USER_MAX || memchr(user, 0, ulen) || tj_store_valid_user_name(user, ulen)) {
+		imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	char *name = strndup(user, ulen);
+	if (!name) {
+		s->out_err = true;
 		return;
 	}
 	tj_rtxn *r;
@@ -90,7 +105,7 @@ static void login_finish(imap_session *s, const char *tag, const char *user, siz
 		if (rc && rc != TJ_ENOTFOUND)
 			imap_printf(s, "%s NO [UNAVAILABLE] Mailbox store unavailable.\r\n", tag);
 		else
-			auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+			imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
 		free(name);
 		return;
 	}
@@ -127,7 +142,7 @@ void cmd_login(imap_session *s, const struct imap_command *cmd)
 	if (!login_allowed(s, cmd->tag))
 		return;
 	if (memchr(pass, 0, plen)) {
-		auth_failed(s, cmd->tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+		imap_auth_failed(s, cmd->tag, "[AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
 	login_finish(s, cmd->tag, user, ulen, pass);
@@ -146,17 +161,17 @@ static void sasl_plain(imap_session *s, const char *tag, const char *b64, size_t
 	const unsigned char *z1 = memchr(msg, 0, (size_t)n);
 	const unsigned char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(msg + n - z1 - 1)) : NULL;
 	if (!z2) {
-		auth_failed(s, tag, "[AUTHENTICATIONFAILED] Malformed PLAIN message.");
+		imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Malformed PLAIN message.");
 		return;
 	}
 	const char *authz = (const char *)msg, *authc = (const char *)z1 + 1, *pass = (const char *)z2 + 1;
 	size_t azlen = (size_t)(z1 - msg), aclen = (size_t)(z2 - z1 - 1);
 	if (azlen && (azlen != aclen || memcmp(authz, authc, aclen) != 0)) {
-		auth_failed(s, tag, "[AUTHORIZATIONFAILED] Authorization identity must be the user name.");
+		imap_auth_failed(s, tag, "[AUTHORIZATIONFAILED] Authorization identity must be the user name.");
 		return;
 	}
 	if (strlen(pass) != (size_t)(msg + n - z2 - 1)) {
-		auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
+		imap_auth_failed(s, tag, "[AUTHENTICATIONFAILED] Authentication failed.");
 		return;
 	}
 	login_finish(s, tag, authc, aclen, pass);
@@ -168,6 +183,12 @@ void cmd_authenticate(imap_session *s, const struct imap_command *cmd)
 	if (cmd->argc < 1 || cmd->argc > 2 || cmd->args[0].type != IMAP_ARG_ATOM ||
 	    (cmd->argc == 2 && cmd->args[1].type != IMAP_ARG_ATOM)) {
 		imap_bad(s, cmd, "AUTHENTICATE needs a mechanism name and an optional initial response.");
+		return;
+	}
+	if (s->cfg.gssapi && imap_arg_is_atom(&cmd->args[0], "GSSAPI")) {
+		/* no password crosses the wire: allowed without TLS */
+		imap_gssapi_start(s, cmd->tag, cmd->argc == 2 ? cmd->args[1].str : NULL,
+				  cmd->argc == 2 ? cmd->args[1].len : 0);
 		return;
 	}
 	if (!imap_arg_is_atom(&cmd->args[0], "PLAIN")) {
@@ -189,6 +210,10 @@ void cmd_authenticate(imap_session *s, const struct imap_command *cmd)
 void imap_sasl_line(imap_session *s, const char *line, size_t len)
 {
 	s->mode = IMAP_MODE_CMD;
+	if (s->gss) {
+		imap_gssapi_line(s, line, len);
+		return;
+	}
 	if (len == 1 && line[0] == '*') {
 		imap_printf(s, "%s BAD Authentication aborted by client.\r\n", s->tag);
 		return;

@@ -28,6 +28,8 @@ void imap_capabilities(imap_session *s, tj_buf *b)
 		tj_buf_puts(b, " LOGINDISABLED");
 	else
 		tj_buf_puts(b, " AUTH=PLAIN");
+	if (s->cfg.gssapi)
+		tj_buf_puts(b, " AUTH=GSSAPI");
 }
 
 void cmd_capability(imap_session *s, const struct imap_command *cmd)

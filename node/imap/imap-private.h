@@ -22,6 +22,7 @@
 #include "store/store.h"
 
 struct tj_mime_msg;
+struct tj_gss_session;
 
 enum imap_state { IMAP_ST_NOAUTH, IMAP_ST_AUTH, IMAP_ST_SELECTED, IMAP_ST_LOGOUT };
 enum imap_mode { IMAP_MODE_CMD, IMAP_MODE_IDLE, IMAP_MODE_SASL };
@@ -76,6 +77,7 @@ struct imap_session {
 	enum imap_state state;
 	enum imap_mode mode;
 	char tag[IMAP_MAX_TAG + 1]; /* IDLE / AUTHENTICATE in progress */
+	struct tj_gss_session *gss; /* AUTHENTICATE GSSAPI in progress, else NULL (PLAIN) */
 	unsigned bad_count, auth_fails;
 	char *user;
 	uint32_t user_id;
@@ -160,6 +162,18 @@ imap_cmd_fn cmd_getquota, cmd_getquotaroot, cmd_setquota;
 
 /* continuation of AUTHENTICATE (cmd-login.c) and IDLE (cmd-idle.c) */
 void imap_sasl_line(imap_session *s, const char *line, size_t len);
+/* login helpers (cmd-login.c): a tagged NO counted as a failed login (BYE
+ * after IMAP_SESSION_MAX_AUTH_FAILS); and the store side of a login for a
+ * user the mechanism already authenticated (unknown or disabled -> NO
+ * [AUTHENTICATIONFAILED], enabled -> OK and the authenticated state). */
+void imap_auth_failed(imap_session *s, const char *tag, const char *text);
+void imap_login_user(imap_session *s, const char *tag, const char *user, size_t ulen);
+/* AUTHENTICATE GSSAPI (cmd-auth-gssapi.c): start (ir = the SASL-IR
+ * argument or NULL), one continuation line, and dropping an exchange in
+ * progress (session end, overlong line) */
+void imap_gssapi_start(imap_session *s, const char *tag, const char *ir, size_t irlen);
+void imap_gssapi_line(imap_session *s, const char *line, size_t len);
+void imap_gssapi_reset(imap_session *s);
 void imap_idle_line(imap_session *s, const char *line, size_t len);
 /* imap_capabilities - the capability list for the session's state */
 void imap_capabilities(imap_session *s, tj_buf *b);

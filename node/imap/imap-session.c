@@ -178,6 +178,7 @@ void imap_session_free(imap_session **sp)
 	if (!s)
 		return;
 	imap_watch(s, 0);
+	imap_gssapi_reset(s);
 	imap_parser_free(&s->parser);
 	tj_buf_free(&s->in);
 	tj_buf_free(&s->out);
@@ -352,6 +353,7 @@ static int run_line(imap_session *s)
 	if (rc == TJ_ETOOBIG) {
 		imap_printf(s, "%s BAD Line too long.\r\n", s->tag);
 		s->mode = IMAP_MODE_CMD;
+		imap_gssapi_reset(s);
 		count_bad(s);
 		return 0;
 	}

@@ -60,6 +60,7 @@ typedef void imap_wakeup_fn(void *ctx);
 
 typedef struct imap_notify imap_notify;
 typedef struct imap_session imap_session;
+struct tj_auth_krb5_config; /* node/auth/auth-krb5.h */
 
 typedef struct imap_session_config {
 	tj_store *store;           /* required; outlives the session */
@@ -72,6 +73,11 @@ typedef struct imap_session_config {
 	bool logindisabled;        /* refuse LOGIN/AUTHENTICATE until TLS is on */
 	bool tls;                  /* the connection is already TLS (implicit TLS port) */
 	const char *greeting;      /* text after "* OK "; NULL = "tjstore ready." (copied) */
+	/* AUTHENTICATE GSSAPI (RFC 4752, node/auth/gssapi.h): the keytab,
+	 * realm, service and hostname to accept tickets with; NULL = GSSAPI
+	 * off.  Not copied: must outlive the session.  Offered also under
+	 * logindisabled (no password crosses the wire). */
+	const struct tj_auth_krb5_config *gssapi;
 } imap_session_config;
 
 /* Limits of one session. */
