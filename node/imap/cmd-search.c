@@ -46,6 +46,37 @@ static const tj_buf *text_of(struct eval *e, enum tj_mime_search_what what)
 	bool *ok = what == TJ_MIME_SEARCH_HEADERS ? &e->hdr_ok : what == TJ_MIME_SEARCH_BODY ? &e->body_ok : &e->all_ok;
 	if (*ok)
 		return b;
+	if (what == TJ_MIME_SEARCH_HEADERS && !e->raw_ok) {
+		/* header keys need the header block only: read a prefix (the store
+		 * decompresses no further than that) and widen only when the
+		 * block is longer */
+		enum { PREFIX = 64 * 1024 };
+		tj_buf_reset(&e->raw);
+		int rc = tj_store_read(e->r, e->m->guid, 0, PREFIX, &e->raw);
+		if (rc) {
+			e->err = rc;
+			return NULL;
+		}
+		size_t hlen = 0;
+		for (size_t i = 0; i + 1 < e->raw.len && !hlen; i++) {
+			if (e->raw.data[i] == '\n' && e->raw.data[i + 1] == '\n')
+				hlen = i + 1;
+			else if (e->raw.data[i] == '\n' && i + 2 < e->raw.len && e->raw.data[i + 1] == '\r' &&
+				 e->raw.data[i + 2] == '\n')
+				hlen = i + 1;
+		}
+		if (hlen || e->raw.len < PREFIX) {
+			e->raw_ok = e->raw.len < PREFIX; /* the prefix is the whole message */
+			tj_buf_reset(b);
+			rc = tj_mime_search_text(e->raw.data, hlen ? hlen : e->raw.len, what, b);
+			if (rc) {
+				e->err = rc;
+				return NULL;
+			}
+			*ok = true;
+			return b;
+		}
+	}
 	if (!e->raw_ok) {
 		tj_buf_reset(&e->raw);
 		int rc = tj_store_read(e->r, e->m->guid, 0, SIZE_MAX, &e->raw);

@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +144,53 @@ static bool is_ascii_charset(const char *cs)
 	       strcasecmp(cs, "utf-8") == 0 || strcasecmp(cs, "utf8") == 0;
 }
 
+/* One converter per thread, kept for the next text in the same charset:
+ * iconv_open loads (and iconv_close unloads) glibc's converter module, which
+ * cost more than the conversion itself when it ran per encoded word. */
+struct conv_cache {
+	char cs[CHARSET_NAME_MAX + 16];
+	iconv_t cd;
+};
+
+static pthread_key_t conv_key;
+static pthread_once_t conv_once = PTHREAD_ONCE_INIT;
+
+static void conv_free(void *p)
+{
+	struct conv_cache *c = p;
+	if (c->cd != (iconv_t)-1)
+		iconv_close(c->cd);
+	free(c);
+}
+
+static void conv_key_init(void)
+{
+	pthread_key_create(&conv_key, conv_free);
+}
+
+/* conv_get - a converter from cs to UTF-8, in its initial state; or -1 */
+static iconv_t conv_get(const char *cs)
+{
+	pthread_once(&conv_once, conv_key_init);
+	struct conv_cache *c = pthread_getspecific(conv_key);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c)
+			return iconv_open("UTF-8", cs); /* the caller then closes it */
+		c->cd = (iconv_t)-1;
+		pthread_setspecific(conv_key, c);
+	}
+	if (c->cd != (iconv_t)-1 && strcasecmp(c->cs, cs) == 0) {
+		iconv(c->cd, NULL, NULL, NULL, NULL); /* back to the initial shift state */
+		return c->cd;
+	}
+	if (c->cd != (iconv_t)-1)
+		iconv_close(c->cd);
+	c->cd = iconv_open("UTF-8", cs);
+	snprintf(c->cs, sizeof(c->cs), "%s", cs);
+	return c->cd;
+}
+
 int tj_mime_to_utf8(const char *charset, const uint8_t *in, size_t len, tj_buf *out)
 {
 	char cs[CHARSET_NAME_MAX + 16];
@@ -151,9 +200,11 @@ int tj_mime_to_utf8(const char *charset, const uint8_t *in, size_t len, tj_buf *
 		return utf8_sanitize(in, len, out);
 	/* invalid bytes are replaced rather than failing the whole text */
 	snprintf(cs, sizeof(cs), "%s", charset);
-	iconv_t cd = iconv_open("UTF-8", cs);
+	iconv_t cd = conv_get(cs);
 	if (cd == (iconv_t)-1)
 		return utf8_sanitize(in, len, out);
+	struct conv_cache *cache = pthread_getspecific(conv_key);
+	int owned = !cache || cache->cd != cd; /* not cached (out of memory): close it */
 	char *ip = (char *)(uintptr_t)in;
 	size_t il = len;
 	char tmp[4096];
@@ -173,7 +224,8 @@ int tj_mime_to_utf8(const char *charset, const uint8_t *in, size_t len, tj_buf *
 			il--;
 		}
 	}
-	iconv_close(cd);
+	if (owned)
+		iconv_close(cd);
 	return rc;
 }
 
