@@ -832,8 +832,12 @@ static int store_fn(tj_wctx *w, void *arg, tj_msg_info *m)
 	}
 	if (flags == m->sys_flags && kws == m->keywords)
 		return 0; /* nothing changes: no new MODSEQ */
-	if (s->resolving)
-		return uidlist_add(&s->changed, m->uid);
+	/* resolving applies in the same pass and records what changed */
+	if (s->resolving) {
+		int rc = uidlist_add(&s->changed, m->uid);
+		if (rc)
+			return rc;
+	}
 	uint8_t ck[20];
 	key_mod(ck, op->mbox_id, m->modseq, m->uid);
 	int rc = tj_mdel(w->txn, w->st->db_changes, ck, 20);
@@ -861,27 +865,30 @@ static int apply_store(tj_wctx *w, tj_op *op)
 	if ((rc = kw_bits(&h.m, op->keywords, op->nkeywords, op->mode != TJ_FLAGS_REMOVE, &s.kw_bits)))
 		goto out;
 	if (!(op->flags & TJ_OPF_RESOLVED)) {
+		/* one pass: apply with the next MODSEQ, recording the UIDs that
+		 * changed; they become the resolved op's ranges */
+		op->modseq = h.m.highestmodseq + 1;
 		s.resolving = 1;
 		rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s);
 		if (!rc)
 			rc = tj_op_set_ranges(op, s.changed.r, s.changed.n);
 		free(s.changed.r);
-		s.resolving = 0;
 		if (rc)
 			goto out;
 		op->unchangedsince = 0;
-		op->modseq = h.m.highestmodseq + 1;
 		if (op->nranges == 0) {
+			op->modseq = 0; /* nothing was written: no MODSEQ was used */
 			rc = TJ_NOOP;
 			goto out;
 		}
+	} else {
+		if (op->modseq == 0) {
+			rc = TJ_EPROTO;
+			goto out;
+		}
+		if ((rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s)))
+			goto out;
 	}
-	if (op->modseq == 0) {
-		rc = TJ_EPROTO;
-		goto out;
-	}
-	if ((rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s)))
-		goto out;
 	if (op->modseq > h.m.highestmodseq)
 		h.m.highestmodseq = op->modseq;
 	rc = mbox_save(w, &h.m);

@@ -35,7 +35,8 @@ enum tj_op_type {
 	TJ_OP_MBOX_DELETE = 4, /* mbox_id, with all its messages */
 	TJ_OP_SUBSCRIBE = 5,   /* name, mode 1 = subscribe, 0 = unsubscribe */
 	TJ_OP_APPEND = 6,      /* mbox_id, uid, modseq, guid, raw_size, internal_date, flags, keywords */
-	TJ_OP_STORE = 7,       /* mbox_id, modseq, mode, flags, keywords, ranges */
+	TJ_OP_STORE = 7,       /* mbox_id, modseq, mode, flags, keywords, ranges; a STORE that
+				  changes nothing completes with nranges 0 and modseq 0, unlogged */
 	TJ_OP_COPY = 8,        /* mbox_id (src), mbox_id2 (dst), ranges (src), uid (first dst), modseq (dst) */
 	TJ_OP_MOVE = 9,        /* as COPY, plus modseq2 for the expunge in the source */
 	TJ_OP_EXPUNGE = 10,    /* mbox_id, ranges, modseq */
