@@ -11,6 +11,7 @@
 #include "node/imap/imap-private.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -40,42 +41,68 @@ static void eval_reset(struct eval *e)
 	e->raw_ok = e->hdr_ok = e->body_ok = e->all_ok = false;
 }
 
+/* raw_headers - the message's header block, raw (*len_r bytes at *p_r,
+ * valid until the next read into e->raw); reads a prefix when that holds
+ * the whole block.  false on a read error (e->err set). */
+static bool raw_headers(struct eval *e, const uint8_t **p_r, size_t *len_r)
+{
+	enum { PREFIX = 64 * 1024 };
+	if (!e->raw_ok) {
+		tj_buf_reset(&e->raw);
+		int rc = tj_store_read(e->r, e->m->guid, 0, PREFIX, &e->raw);
+		if (rc) {
+			e->err = rc;
+			return false;
+		}
+		e->raw_ok = e->raw.len < PREFIX; /* the prefix is the whole message */
+	}
+	size_t hlen = 0;
+	for (size_t i = 0; i + 1 < e->raw.len && !hlen; i++) {
+		if (e->raw.data[i] != '\n')
+			continue;
+		if (e->raw.data[i + 1] == '\n' ||
+		    (i + 2 < e->raw.len && e->raw.data[i + 1] == '\r' && e->raw.data[i + 2] == '\n'))
+			hlen = i + 1;
+	}
+	if (!hlen && !e->raw_ok) {
+		/* a header block longer than the prefix: read it all */
+		tj_buf_reset(&e->raw);
+		int rc = tj_store_read(e->r, e->m->guid, 0, SIZE_MAX, &e->raw);
+		if (rc) {
+			e->err = rc;
+			return false;
+		}
+		e->raw_ok = true;
+		return raw_headers(e, p_r, len_r);
+	}
+	*p_r = e->raw.data;
+	*len_r = hlen ? hlen : e->raw.len;
+	return true;
+}
+
 static const tj_buf *text_of(struct eval *e, enum tj_mime_search_what what)
 {
 	tj_buf *b = what == TJ_MIME_SEARCH_HEADERS ? &e->hdr : what == TJ_MIME_SEARCH_BODY ? &e->body : &e->all;
 	bool *ok = what == TJ_MIME_SEARCH_HEADERS ? &e->hdr_ok : what == TJ_MIME_SEARCH_BODY ? &e->body_ok : &e->all_ok;
 	if (*ok)
 		return b;
-	if (what == TJ_MIME_SEARCH_HEADERS && !e->raw_ok) {
-		/* header keys need the header block only: read a prefix (the store
-		 * decompresses no further than that) and widen only when the
-		 * block is longer */
-		enum { PREFIX = 64 * 1024 };
-		tj_buf_reset(&e->raw);
-		int rc = tj_store_read(e->r, e->m->guid, 0, PREFIX, &e->raw);
+	if (what == TJ_MIME_SEARCH_HEADERS) {
+		const uint8_t *hp;
+		size_t hl;
+		if (!raw_headers(e, &hp, &hl))
+			return NULL;
+		tj_buf_reset(b);
+		int rc = tj_mime_search_text(hp, hl, what, b);
 		if (rc) {
 			e->err = rc;
 			return NULL;
 		}
-		size_t hlen = 0;
-		for (size_t i = 0; i + 1 < e->raw.len && !hlen; i++) {
-			if (e->raw.data[i] == '\n' && e->raw.data[i + 1] == '\n')
-				hlen = i + 1;
-			else if (e->raw.data[i] == '\n' && i + 2 < e->raw.len && e->raw.data[i + 1] == '\r' &&
-				 e->raw.data[i + 2] == '\n')
-				hlen = i + 1;
-		}
-		if (hlen || e->raw.len < PREFIX) {
-			e->raw_ok = e->raw.len < PREFIX; /* the prefix is the whole message */
-			tj_buf_reset(b);
-			rc = tj_mime_search_text(e->raw.data, hlen ? hlen : e->raw.len, what, b);
-			if (rc) {
-				e->err = rc;
-				return NULL;
-			}
-			*ok = true;
-			return b;
-		}
+		*ok = true;
+		return b;
+	}
+	if (!e->raw_ok || e->raw.len >= 64 * 1024) {
+		/* the buffer may hold only a header prefix: read the whole message */
+		e->raw_ok = false;
 	}
 	if (!e->raw_ok) {
 		tj_buf_reset(&e->raw);
@@ -96,25 +123,42 @@ static const tj_buf *text_of(struct eval *e, enum tj_mime_search_what what)
 	return b;
 }
 
-/* header_match - some header `name` (decoded) contains needle */
+/* header_match - some header field `name` (unfolded, RFC 2047 decoded)
+ * contains needle.  Works on the raw header block: only the fields asked
+ * for are decoded, never the whole message. */
 static bool header_match(struct eval *e, const char *name, size_t nlen, const char *needle, size_t len)
 {
-	const tj_buf *h = text_of(e, TJ_MIME_SEARCH_HEADERS);
-	if (!h || !h->data)
+	const uint8_t *p, *end;
+	size_t hl;
+	if (!raw_headers(e, &p, &hl))
 		return false;
-	const uint8_t *p = h->data, *end = h->data + h->len;
+	end = p + hl;
 	while (p < end) {
 		const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp((const char *)p, name, nlen) == 0) {
+		const uint8_t *next = eol ? eol + 1 : end;
+		/* the field's continuation lines start with a space or a tab */
+		while (next < end && (*next == ' ' || *next == '\t')) {
+			eol = memchr(next, '\n', (size_t)(end - next));
+			next = eol ? eol + 1 : end;
+		}
+		if ((size_t)(next - p) > nlen && p[nlen] == ':' && strncasecmp((const char *)p, name, nlen) == 0) {
+			tj_buf_reset(&e->hdr);
+			e->hdr_ok = false; /* the decoded-headers text is no longer in e->hdr */
 			const uint8_t *v = p + nlen + 1;
-			while (v < eol && *v == ' ')
-				v++;
-			if (tj_mime_search(v, (size_t)(eol - v), (const uint8_t *)needle, len) == 1)
+			if (tj_mime_decode_header(v, (size_t)(next - v), &e->hdr) != 0) {
+				e->err = -ENOMEM;
+				return false;
+			}
+			const uint8_t *t = e->hdr.data ? e->hdr.data : (const uint8_t *)"";
+			size_t tl = e->hdr.len;
+			while (tl && (*t == ' ' || *t == '\t')) {
+				t++;
+				tl--;
+			}
+			if (tj_mime_search(t, tl, (const uint8_t *)needle, len) == 1)
 				return true;
 		}
-		p = eol + 1;
+		p = next;
 	}
 	return false;
 }
