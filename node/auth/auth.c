@@ -5,6 +5,7 @@
  * UTF-8 (RFC 3629) checks.  Everything here is pure except the backend
  * call itself; nothing here logs.
  */
+#include "common/base64.h"
 #include "node/auth/auth.h"
 #include "common/err.h"
 
@@ -105,17 +106,7 @@ void tj_auth_backend_free(struct tj_auth_backend **be)
 /* value of a base64 digit, or -1 */
 static int b64_value(unsigned char c)
 {
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
+	return tj_b64_value(c, '/');
 }
 
 /*

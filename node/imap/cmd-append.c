@@ -35,20 +35,9 @@ void cmd_append(imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd, "NO", "[LIMIT] Too many keywords.");
 		goto out;
 	}
-	if (imap_mbox_decode(a.mailbox, a.mailbox_len, &name)) {
-		imap_tagged(s, cmd, "NO", "[CANNOT] Invalid mailbox name.");
-		goto out;
-	}
-	tj_rtxn *r;
 	tj_mbox_info mb;
-	if ((rc = tj_rtxn_begin(s->cfg.store, &r)))
-		goto fail;
-	rc = tj_store_mbox_find(r, s->user_id, (char *)name.data, &mb);
-	tj_rtxn_end(&r);
-	if (rc == TJ_ENOTFOUND) {
-		imap_tagged(s, cmd, "NO", "[TRYCREATE] No such mailbox.");
+	if ((rc = imap_find_target(s, cmd, a.mailbox, a.mailbox_len, &name, &mb)) == 1)
 		goto out;
-	}
 	if (rc)
 		goto fail;
 	if ((rc = tj_store_prepare(s->cfg.store, a.message, a.message_len, &m)))

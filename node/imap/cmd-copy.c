@@ -42,20 +42,9 @@ void cmd_copy(imap_session *s, const struct imap_command *cmd)
 		imap_tagged(s, cmd, "NO", "Mailbox is read-only.");
 		goto out;
 	}
-	if (imap_mbox_decode(mbox, mlen, &name)) {
-		imap_tagged(s, cmd, "NO", "[CANNOT] Invalid mailbox name.");
-		goto out;
-	}
-	tj_rtxn *r;
 	tj_mbox_info to;
-	if ((rc = tj_rtxn_begin(s->cfg.store, &r)))
-		goto fail;
-	rc = tj_store_mbox_find(r, s->user_id, (char *)name.data, &to);
-	tj_rtxn_end(&r);
-	if (rc == TJ_ENOTFOUND) {
-		imap_tagged(s, cmd, "NO", "[TRYCREATE] No such mailbox.");
+	if ((rc = imap_find_target(s, cmd, mbox, mlen, &name, &to)) == 1)
 		goto out;
-	}
 	if (rc)
 		goto fail;
 	if (move && to.id == s->mbox_id) {

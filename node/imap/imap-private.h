@@ -127,6 +127,12 @@ void imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *
 /* imap_mbox_decode - wire (mUTF-7) name -> UTF-8 store name in out (INBOX
  * normalised, trailing '/' dropped).  0 or TJ_EINVAL. */
 int imap_mbox_decode(const char *wire, size_t len, tj_buf *out);
+/* imap_find_target - the destination mailbox of APPEND, COPY or MOVE, by
+ * its wire name: 0 with *mb_r (name_r holds the decoded name); 1 when the
+ * command was answered (NO [CANNOT] for a bad name, NO [TRYCREATE] for a
+ * missing mailbox); <0 a store error for the caller to answer. */
+int imap_find_target(imap_session *s, const struct imap_command *cmd, const char *wire, size_t len, tj_buf *name_r,
+		     tj_mbox_info *mb_r);
 /* imap_mbox_write - append a store name as a wire astring (mUTF-7). */
 void imap_mbox_write(tj_buf *b, const uint8_t *name, size_t len);
 /* imap_get_mime - the parsed form of a message, from the cache or parsed now

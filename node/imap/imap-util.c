@@ -148,6 +148,26 @@ void imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *
 	imap_write_flags(b, imap_flags_from_store(m->sys_flags), kw, n);
 }
 
+int imap_find_target(imap_session *s, const struct imap_command *cmd, const char *wire, size_t len, tj_buf *name_r,
+		     tj_mbox_info *mb_r)
+{
+	if (imap_mbox_decode(wire, len, name_r)) {
+		imap_tagged(s, cmd, "NO", "[CANNOT] Invalid mailbox name.");
+		return 1;
+	}
+	tj_rtxn *r;
+	int rc = tj_rtxn_begin(s->cfg.store, &r);
+	if (rc)
+		return rc;
+	rc = tj_store_mbox_find(r, s->user_id, (char *)name_r->data, mb_r);
+	tj_rtxn_end(&r);
+	if (rc == TJ_ENOTFOUND) {
+		imap_tagged(s, cmd, "NO", "[TRYCREATE] No such mailbox.");
+		return 1;
+	}
+	return rc;
+}
+
 int imap_mbox_decode(const char *wire, size_t len, tj_buf *out)
 {
 	tj_buf_reset(out);
