@@ -23,6 +23,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <gssapi/gssapi.h>
+
 #if defined(__SANITIZE_ADDRESS__)
 #define TJ_HAVE_ASAN 1
 #elif defined(__has_feature)
@@ -349,5 +351,31 @@ static inline bool kinit_user1(const struct kdc *k)
 		}                                                                             \
 	} while (0)
 
+
+/* ---------------------------------------------------- GSS-API client */
+
+/* the client side, as an IMAP client library would do it */
+struct gss_client {
+	gss_ctx_id_t ctx;
+	gss_name_t target;
+	bool complete;
+};
+
+static inline void client_init(struct gss_client *c, const char *target)
+{
+	OM_uint32 minor;
+	memset(c, 0, sizeof(*c));
+	c->ctx = GSS_C_NO_CONTEXT;
+	gss_buffer_desc nb = {strlen(target), (void *)target};
+	TJ_ASSERT(!GSS_ERROR(gss_import_name(&minor, &nb, GSS_C_NT_HOSTBASED_SERVICE, &c->target)));
+}
+
+static inline void client_free(struct gss_client *c)
+{
+	OM_uint32 minor;
+	if (c->ctx != GSS_C_NO_CONTEXT)
+		gss_delete_sec_context(&minor, &c->ctx, GSS_C_NO_BUFFER);
+	gss_release_name(&minor, &c->target);
+}
 
 #endif

@@ -316,30 +316,6 @@ TJ_TEST(krb5_checks_on_many_threads)
 
 /* ---------------------------------------------------------- GSSAPI */
 
-/* the client side, as an IMAP client library would do it */
-struct gss_client {
-	gss_ctx_id_t ctx;
-	gss_name_t target;
-	bool complete;
-};
-
-static void client_init(struct gss_client *c, const char *target)
-{
-	OM_uint32 minor;
-	memset(c, 0, sizeof(*c));
-	c->ctx = GSS_C_NO_CONTEXT;
-	gss_buffer_desc nb = {strlen(target), (void *)target};
-	TJ_ASSERT(!GSS_ERROR(gss_import_name(&minor, &nb, GSS_C_NT_HOSTBASED_SERVICE, &c->target)));
-}
-
-static void client_free(struct gss_client *c)
-{
-	OM_uint32 minor;
-	if (c->ctx != GSS_C_NO_CONTEXT)
-		gss_delete_sec_context(&minor, &c->ctx, GSS_C_NO_BUFFER);
-	gss_release_name(&minor, &c->target);
-}
-
 /* one gss_init_sec_context round: challenge (base64) in, response out (malloc'd base64) */
 static char *client_step(struct gss_client *c, const char *chal)
 {
