@@ -25,5 +25,8 @@ sudo=""
 export DEBIAN_FRONTEND=noninteractive
 # slapd must not configure a system directory of its own (tests start their own)
 echo "slapd slapd/no_configuration boolean true" | $sudo debconf-set-selections
+# postfix is only a test client (smtp-source) and a relay the tests start
+# themselves: no system mailer configuration
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -q -o DPkg::Lock::Timeout=120 >/dev/null
 $sudo apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=120 "${missing[@]}" >/dev/null
