@@ -109,6 +109,8 @@ static const struct keydef keys[] = {
 	{K("users", "file"), K_STR, FLD(users.file), F_REQUIRED, C_PATH, .def = "/etc/tjstore/users.csv"},
 	{K("users", "quota_multiplier"), K_DEC, FLD(users.quota_multiplier_milli), .min = 1, .max = 1000000,
 	 .def = "1.0"},
+	{K("scan", "clamav"), K_BOOL, FLD(scan.clamav), .def = "yes"},
+	{K("scan", "spam"), K_BOOL, FLD(scan.spam), .def = "yes"},
 	{K("scan", "clamav_db_dir"), K_STR, FLD(scan.clamav_db_dir), F_REQUIRED, C_PATH, .def = "/var/lib/clamav"},
 	{K("scan", "rules_file"), K_STR, FLD(scan.rules_file), 0, C_PATH, .def = ""},
 	{K("scan", "spam_threshold"), K_DEC, FLD(scan.spam_threshold_milli), .min = -1000000, .max = 1000000,

@@ -87,6 +87,7 @@ typedef struct tj_config {
 		int32_t quota_multiplier_milli;
 	} users;
 	struct {
+		bool clamav, spam; /* each step on (default) or off */
 		char *clamav_db_dir, *rules_file;
 		int32_t spam_threshold_milli;
 		char *quarantine_dir;

@@ -275,6 +275,10 @@ static const tj_net_engine imap_engine = {
 static int scan_cb(void *ctx, const tj_buf *msg, struct smtp_scan_result *res)
 {
 	struct daemon *d = ctx;
+	if (!d->clam) {
+		res->verdict = SMTP_SCAN_CLEAN;
+		return 0;
+	}
 	struct tj_clam_result cr;
 	enum tj_clam_verdict v = tj_clam_scan(d->clam, msg->data, msg->len, &cr);
 	snprintf(res->name, sizeof(res->name), "%.127s", cr.name);
@@ -509,13 +513,13 @@ int main(int argc, char **argv)
 	/* SMTP and LMTP intake: the engine's config is read by connection hooks
 	 * only, so the store can be filled in below, before the loop runs */
 	struct tj_clam_options co = {.db_dir = cfg->scan.clamav_db_dir};
-	if (tj_clam_open(&d.clam, &co)) {
+	if (cfg->scan.clamav && tj_clam_open(&d.clam, &co)) {
 		fprintf(stderr, "tjstored: [scan] cannot start the ClamAV scanner\n");
 		ex = EX_FAIL;
 		goto out;
 	}
 	d.smtp_cfg = (struct smtp_server_config){.notify = d.notify, .proto = TJ_SMTP_PROTO_SMTP,
-						 .scan = scan_cb, .scan_ctx = &d,
+						 .scan = d.clam ? scan_cb : NULL, .scan_ctx = &d,
 						 .hostname = cfg->smtp.hostname,
 						 .max_message_size = cfg->smtp.max_message_size,
 						 .max_recipients = cfg->smtp.max_recipients, .starttls = d.tls != NULL};

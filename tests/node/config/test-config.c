@@ -198,6 +198,10 @@ static const struct valid_row valid_rows[] = {
 	{"users.quota_multiplier", "1.5", "1.5", NULL},
 	{"users.quota_multiplier", "0.001", "0.001", NULL},
 	{"users.quota_multiplier", "1000", "1000.0", NULL},
+	{"scan.clamav", "no", "no", NULL},
+	{"scan.clamav", "yes", "yes", NULL},
+	{"scan.spam", "off", "no", NULL},
+	{"scan.spam", "1", "yes", NULL},
 	{"scan.clamav_db_dir", "/var/lib/clamav2", "/var/lib/clamav2", NULL},
 	{"scan.rules_file", "/etc/tjstore/spam.rules", "/etc/tjstore/spam.rules", NULL},
 	{"scan.rules_file", "", "", NULL},
@@ -313,6 +317,8 @@ static const struct invalid_row invalid_rows[] = {
 	{"scan.spam_threshold", "99999999999999999999", "is out of range (-1000.0 to 1000.0)"},
 	{"scan.quarantine_dir", "/a\tb", "contains a control character"},
 	{"log.level", "verbose", "is not one of debug, info, warn, error"},
+	{"scan.clamav", "maybe", "is not yes or no"},
+	{"scan.spam", "", "needs a value"},
 	{"log.syslog", "maybe", "is not yes or no"},
 	{"log.syslog", "2", "is not yes or no"},
 	{"log.syslog", "", "needs a value"},
@@ -376,6 +382,7 @@ static void check_defaults(const tj_config *c)
 	TJ_ASSERT_STR(c->scan.quarantine_dir, "/var/lib/tjstore/quarantine");
 	TJ_ASSERT_INT(c->log.level, ==, TJ_LOG_INFO);
 	TJ_ASSERT(!c->log.syslog);
+	TJ_ASSERT(c->scan.clamav && c->scan.spam);
 	TJ_ASSERT_STR(c->admin.socket, "/var/lib/tjstore/admin.sock");
 	TJ_ASSERT_INT(c->cluster.peers.n, ==, 0);
 	TJ_ASSERT_INT(c->cluster.witness.port, ==, 0);
@@ -471,8 +478,9 @@ TJ_TEST(every_key_is_covered_by_the_tables)
 		tj_buf_free(&b);
 		tj_config_free(&c);
 	}
-	/* DESIGN.md's Interfaces list plus the five [store] additions */
-	TJ_ASSERT_INT(nkeys, ==, 34);
+	/* DESIGN.md's Interfaces list plus the five [store] additions and
+	 * scan.clamav, scan.spam */
+	TJ_ASSERT_INT(nkeys, ==, 36);
 	tj_config *c;
 	TJ_OKRC(tj_config_new(&c));
 	tj_buf b = TJ_BUF_INIT;
