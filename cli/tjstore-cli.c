@@ -1337,7 +1337,7 @@ int main(int argc, char **argv)
 		tj_buf out = TJ_BUF_INIT;
 		int status = 1;
 		int rc = tj_admin_call(socket_path, strcmp(cmd, "stats") == 0 ? TJ_ADMIN_STATS : TJ_ADMIN_STATUS,
-				       json ? TJ_ADMIN_JSON : 0, &out, &status);
+				       json ? TJ_ADMIN_JSON : 0, NULL, 0, 0, &out, &status);
 		if (rc) {
 			fprintf(stderr, "tjstore-cli: %s: %s (is tjstored running?)\n", socket_path, tj_strerror(rc));
 			tj_buf_free(&out);

@@ -303,10 +303,11 @@ static int scan_cb(void *ctx, const tj_buf *msg, struct smtp_scan_result *res)
 
 /* ---- the admin socket (its own thread) ---- */
 
-static int admin_handler(void *ctx, uint8_t type, uint8_t flags, tj_buf *out)
+static int admin_handler(void *ctx, const tj_admin_frame *req, tj_buf *out)
 {
 	struct daemon *d = ctx;
-	int json = flags & TJ_ADMIN_JSON;
+	uint8_t type = req->type;
+	int json = req->flags & TJ_ADMIN_JSON;
 	if (type == TJ_ADMIN_STATS) {
 		tj_store_stats s;
 		int rc = tj_store_stats_get(d->store, &s);

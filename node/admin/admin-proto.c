@@ -4,6 +4,7 @@
 #include "node/admin/admin-proto.h"
 #include "common/err.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int tj_admin_encode(tj_buf *out, uint8_t type, uint8_t flags, const void *payload, size_t len)
@@ -39,4 +40,50 @@ int tj_admin_decode(const uint8_t *buf, size_t len, tj_admin_frame *f_r, size_t 
 	f_r->len = n;
 	*size_r = TJ_ADMIN_HDR + n;
 	return 0;
+}
+
+int tj_admin_learn_encode(tj_buf *out, const char *what, const char *user, const char *mailbox)
+{
+	const char *f[3] = {what, user, mailbox};
+	const size_t max[3] = {sizeof(((struct tj_admin_learn *)0)->what), sizeof(((struct tj_admin_learn *)0)->user),
+			       sizeof(((struct tj_admin_learn *)0)->mailbox)};
+	for (int i = 0; i < 3; i++)
+		if (strlen(f[i]) >= max[i])
+			return TJ_EINVAL;
+	int rc = 0;
+	for (int i = 0; i < 3 && !rc; i++) {
+		rc = tj_buf_append(out, f[i], strlen(f[i]));
+		if (!rc && i < 2)
+			rc = tj_buf_append(out, "", 1);
+	}
+	return rc;
+}
+
+/* field - copy the bytes up to the next NUL (or the end) into dst */
+static int field(const uint8_t **p, const uint8_t *end, char *dst, size_t size, bool last)
+{
+	const uint8_t *nul = memchr(*p, 0, (size_t)(end - *p));
+	if (last ? nul != NULL : nul == NULL)
+		return TJ_EPROTO;
+	size_t n = (size_t)((last ? end : nul) - *p);
+	if (n >= size)
+		return TJ_EPROTO;
+	memcpy(dst, *p, n);
+	dst[n] = '\0';
+	*p += n + (last ? 0 : 1);
+	return 0;
+}
+
+int tj_admin_learn_decode(const uint8_t *p, size_t len, struct tj_admin_learn *r)
+{
+	const uint8_t *end = p + len;
+	memset(r, 0, sizeof(*r));
+	if (!len)
+		return TJ_EPROTO;
+	int rc = field(&p, end, r->what, sizeof(r->what), false);
+	if (!rc)
+		rc = field(&p, end, r->user, sizeof(r->user), false);
+	if (!rc)
+		rc = field(&p, end, r->mailbox, sizeof(r->mailbox), true);
+	return rc;
 }

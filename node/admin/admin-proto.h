@@ -25,6 +25,7 @@
 enum tj_admin_req {
 	TJ_ADMIN_STATUS = 1, /* node name, uptime, connections, listeners */
 	TJ_ADMIN_STATS = 2,  /* the store's statistics (as `tjstore-cli stats`) */
+	TJ_ADMIN_LEARN = 3,  /* payload "spam|ham|stats" NUL user NUL mailbox (see tj_admin_learn_*) */
 };
 
 enum tj_admin_flags { TJ_ADMIN_JSON = 1 };
@@ -37,6 +38,21 @@ typedef struct tj_admin_frame {
 
 /* tj_admin_encode - append a frame to out.  0, TJ_ETOOBIG or -ENOMEM. */
 int tj_admin_encode(tj_buf *out, uint8_t type, uint8_t flags, const void *payload, size_t len);
+
+/* The LEARN request's payload: three NUL-separated fields, the class
+ * ("spam", "ham", or "stats" with empty user and mailbox), the user and the
+ * mailbox ("" = the default: Junk for spam, INBOX for ham). */
+struct tj_admin_learn {
+	char what[8];
+	char user[256];
+	char mailbox[1024];
+};
+/* tj_admin_learn_encode - append the payload.  0, TJ_EINVAL (a field too
+ * long or holding NUL) or -ENOMEM. */
+int tj_admin_learn_encode(tj_buf *out, const char *what, const char *user, const char *mailbox);
+/* tj_admin_learn_decode - parse a payload (exactly three fields, each
+ * within its size, no trailing bytes).  0 or TJ_EPROTO. */
+int tj_admin_learn_decode(const uint8_t *p, size_t len, struct tj_admin_learn *r);
 
 /* tj_admin_decode - a whole frame at the start of buf: 0 with *f_r and
  * *size_r; TJ_NEED_MORE (a valid prefix); TJ_EPROTO (bad magic, reserved

@@ -1,7 +1,9 @@
 /*
  * admin.c - the admin socket's server thread and client (see admin.h).
  * Admin traffic is rare and small, so the server is a plain blocking
- * accept loop on its own thread, woken for shutdown by a pipe.
+ * accept loop on its own thread, woken for shutdown by a pipe.  Each
+ * request is served on a thread of its own, so a long one (learning a
+ * large mailbox) does not hold up `status`; stop waits for them all.
  */
 #include "node/admin/admin.h"
 #include "common/err.h"
@@ -24,7 +26,12 @@ struct tj_admin_server {
 	tj_admin_handler *fn;
 	void *ctx;
 	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;
+	unsigned running; /* requests being served (guarded by lock) */
 };
+
+#define TJ_ADMIN_MAX_RUNNING 16 /* requests served at once; more wait in the backlog */
 
 static int unix_addr(const char *path, struct sockaddr_un *a)
 {
@@ -57,7 +64,7 @@ static int read_frame(int fd, tj_buf *in, tj_admin_frame *f)
 static int write_all(int fd, const uint8_t *p, size_t len)
 {
 	while (len) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL); /* a client that gave up is no signal */
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -77,7 +84,10 @@ static void serve_one(tj_admin_server *s, int fd)
 	tj_admin_frame f;
 	int rc = read_frame(fd, &in, &f);
 	if (rc == 0) {
-		int status = s->fn(s->ctx, f.type, f.flags, &text);
+		/* the request may take long: the reply is written when it is done */
+		struct timeval none = {0, 0};
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+		int status = s->fn(s->ctx, &f, &text);
 		if (tj_admin_encode(&out, (uint8_t)status, f.flags, text.data, text.len) == 0)
 			write_all(fd, out.data, out.len);
 	} else {
@@ -87,6 +97,52 @@ static void serve_one(tj_admin_server *s, int fd)
 	tj_buf_free(&text);
 	tj_buf_free(&out);
 	close(fd);
+}
+
+struct admin_req {
+	tj_admin_server *s;
+	int fd;
+};
+
+static void *request_main(void *arg)
+{
+	struct admin_req *r = arg;
+	tj_admin_server *s = r->s;
+	serve_one(s, r->fd);
+	free(r);
+	pthread_mutex_lock(&s->lock);
+	if (--s->running == 0 || s->running == TJ_ADMIN_MAX_RUNNING - 1)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* start_request - serve fd on a detached thread (inline if none can start) */
+static void start_request(tj_admin_server *s, int fd)
+{
+	pthread_mutex_lock(&s->lock);
+	while (s->running >= TJ_ADMIN_MAX_RUNNING)
+		pthread_cond_wait(&s->idle, &s->lock);
+	s->running++;
+	pthread_mutex_unlock(&s->lock);
+	struct admin_req *r = malloc(sizeof(*r));
+	pthread_attr_t at;
+	pthread_t t;
+	int started = 0;
+	if (r && pthread_attr_init(&at) == 0) {
+		*r = (struct admin_req){s, fd};
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		started = pthread_create(&t, &at, request_main, r) == 0;
+		pthread_attr_destroy(&at);
+	}
+	if (started)
+		return;
+	free(r);
+	serve_one(s, fd);
+	pthread_mutex_lock(&s->lock);
+	if (--s->running == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void *admin_main(void *arg)
@@ -104,7 +160,7 @@ static void *admin_main(void *arg)
 		if (p[0].revents & POLLIN) {
 			int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0)
-				serve_one(s, c);
+				start_request(s, c);
 		}
 	}
 	return NULL;
@@ -133,6 +189,8 @@ int tj_admin_server_start(const char *path, tj_admin_handler *fn, void *ctx, tj_
 		return -ENOMEM;
 	s->fn = fn;
 	s->ctx = ctx;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	memcpy(s->path, a.sun_path, sizeof(s->path));
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s->fd < 0 || pipe2(s->stop_pipe, O_CLOEXEC) < 0) {
@@ -160,6 +218,8 @@ fail:
 		close(s->stop_pipe[0]);
 		close(s->stop_pipe[1]);
 	}
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
 	free(s);
 	return rc;
 }
@@ -172,6 +232,12 @@ void tj_admin_server_stop(tj_admin_server **sp)
 	ssize_t w = write(s->stop_pipe[1], "x", 1);
 	(void)w;
 	pthread_join(s->thread, NULL);
+	pthread_mutex_lock(&s->lock); /* requests still running use ctx */
+	while (s->running)
+		pthread_cond_wait(&s->idle, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->idle);
 	close(s->fd);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
@@ -180,7 +246,8 @@ void tj_admin_server_stop(tj_admin_server **sp)
 	*sp = NULL;
 }
 
-int tj_admin_call(const char *path, uint8_t type, uint8_t flags, tj_buf *out, int *status_r)
+int tj_admin_call(const char *path, uint8_t type, uint8_t flags, const void *payload, size_t len,
+		  unsigned timeout_s, tj_buf *out, int *status_r)
 {
 	struct sockaddr_un a;
 	int rc = unix_addr(path, &a);
@@ -189,13 +256,13 @@ int tj_admin_call(const char *path, uint8_t type, uint8_t flags, tj_buf *out, in
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	struct timeval tv = {30, 0};
+	struct timeval tv = {timeout_s ? (time_t)timeout_s : TJ_ADMIN_CALL_TIMEOUT_S, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	tj_buf req = TJ_BUF_INIT, in = TJ_BUF_INIT;
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
 		rc = -errno;
 	if (!rc)
-		rc = tj_admin_encode(&req, type, flags, NULL, 0);
+		rc = tj_admin_encode(&req, type, flags, payload, len);
 	if (!rc)
 		rc = write_all(fd, req.data, req.len);
 	tj_admin_frame f;
