@@ -4,13 +4,58 @@
  * One COPY or MOVE op: the store adds index entries only (single-instance
  * storage).  The op comes back resolved with the source UIDs it took and
  * the first destination UID; destination UIDs are consecutive.
+ *
+ * Moving or copying mail into \Junk, or out of \Junk into anything but
+ * \Trash, is the user's verdict: the messages are handed to the spam
+ * learner (cfg.learn), as Dovecot's antispam plugin or IMAPSieve do.
  */
 #include "node/imap/imap-private.h"
 
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "protocol/imap/imap-write.h"
+
+/* learn_filed - tell the learner about messages the user just filed into
+ * `to` (their destination UIDs).  Best effort: an error here is logged, the
+ * command has already succeeded. */
+static void learn_filed(imap_session *s, const tj_mbox_info *to, const uint32_t *uids, size_t n)
+{
+	if (!s->cfg.learn || !n)
+		return;
+	tj_rtxn *r;
+	tj_mbox_info from;
+	uint8_t(*guids)[TJ_GUID_LEN] = NULL;
+	size_t ng = 0;
+	int rc = tj_rtxn_begin(s->cfg.store, &r);
+	if (rc)
+		goto out;
+	rc = tj_store_mbox_get(r, s->mbox_id, &from);
+	bool spam = to->special_use & TJ_SU_JUNK;
+	bool ham = !rc && (from.special_use & TJ_SU_JUNK) && !(to->special_use & (TJ_SU_JUNK | TJ_SU_TRASH));
+	if (!rc && (spam || ham)) {
+		guids = malloc(n * sizeof(*guids));
+		rc = guids ? 0 : -ENOMEM;
+		for (size_t i = 0; !rc && i < n; i++) {
+			tj_msg_info mi;
+			int grc = tj_store_msg_get(r, to->id, uids[i], &mi);
+			if (grc == 0)
+				memcpy(guids[ng++], mi.guid, TJ_GUID_LEN);
+			else if (grc != TJ_ENOTFOUND) /* already moved on by another session */
+				rc = grc;
+		}
+	}
+	tj_rtxn_end(&r);
+	if (!rc && ng)
+		s->cfg.learn(s->cfg.learn_ctx, s->user_id, (const uint8_t(*)[TJ_GUID_LEN])guids, ng, spam);
+out:
+	if (rc)
+		tj_log(TJ_LOG_WARN, "imap", "event=learn_skipped user_id=%u messages=%zu error=\"%s\"", s->user_id, n,
+		       tj_strerror(rc));
+	free(guids);
+}
 
 void cmd_copy(imap_session *s, const struct imap_command *cmd)
 {
@@ -74,6 +119,7 @@ void cmd_copy(imap_session *s, const struct imap_command *cmd)
 		goto out;
 	}
 	imap_notify_changed(s->cfg.notify, to.id, modseq, s);
+	learn_filed(s, &to, dst.v, dst.n);
 	tj_buf code = TJ_BUF_INIT;
 	tj_buf_printf(&code, "COPYUID %u ", to.uidvalidity);
 	imap_write_uids(&code, src.v, src.n);

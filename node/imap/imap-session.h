@@ -62,6 +62,12 @@ typedef struct imap_notify imap_notify;
 typedef struct imap_session imap_session;
 struct tj_auth_krb5_config; /* node/auth/auth-krb5.h */
 
+/* imap_learn_fn - the user filed these messages (GUIDs) as spam (spam
+ * true: moved or copied into a \Junk mailbox) or as ham (out of \Junk into
+ * anything but \Trash).  Called on a worker thread after the command
+ * succeeded; must not block for long (queue the work). */
+typedef void imap_learn_fn(void *ctx, uint32_t user_id, const uint8_t (*guids)[TJ_GUID_LEN], size_t n, bool spam);
+
 typedef struct imap_session_config {
 	tj_store *store;           /* required; outlives the session */
 	imap_notify *notify;       /* required; shared by all sessions of the process */
@@ -78,6 +84,8 @@ typedef struct imap_session_config {
 	 * off.  Not copied: must outlive the session.  Offered also under
 	 * logindisabled (no password crosses the wire). */
 	const struct tj_auth_krb5_config *gssapi;
+	imap_learn_fn *learn;      /* optional: spam learning from Junk moves */
+	void *learn_ctx;
 } imap_session_config;
 
 /* Limits of one session. */

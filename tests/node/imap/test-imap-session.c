@@ -162,6 +162,7 @@ static const char msg2[] = "From: carol@example.net\n"
 
 #include "test-imap-session-auth.c"
 #include "test-imap-session-mail.c"
+#include "test-imap-session-learn.c"
 
 int main(int argc, char **argv)
 {
