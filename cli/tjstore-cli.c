@@ -9,6 +9,7 @@
  * 2 usage or configuration error.
  */
 #include "cli/ldap-source.h"
+#include "cli/learn.h"
 #include "cli/mbox.h"
 #include "cli/users-csv.h"
 #include "cli/users-sync.h"
@@ -63,6 +64,9 @@ static const char usage_text[] =
 	"                                    rewrite segments under F live (default 0.5) and records\n"
 	"                                    not compressed with the newest dictionary\n"
 	"  stats                             users, mailboxes, messages, bytes, segments\n"
+	"  learn --spam|--ham USER [MAILBOX] teach the Bayes classifier (DATA_DIR/bayes) every message\n"
+	"                                    of MAILBOX (default: Junk for --spam, INBOX for --ham)\n"
+	"  learn --stats                     what the Bayes classifier has learned\n"
 	"  dump                              canonical text form of all mail state (diagnostics)\n";
 
 static int usage(const char *msg)
@@ -1359,7 +1363,9 @@ int main(int argc, char **argv)
 		return cmd_stats(n, args);
 	if (strcmp(cmd, "dump") == 0)
 		return cmd_dump(n, args);
-	if (!strcmp(cmd, "status") || !strcmp(cmd, "rebalance") || !strcmp(cmd, "restore") || !strcmp(cmd, "learn")) {
+	if (strcmp(cmd, "learn") == 0)
+		return tj_cli_learn(n, args, data_dir, socket_path, json);
+	if (!strcmp(cmd, "status") || !strcmp(cmd, "rebalance") || !strcmp(cmd, "restore")) {
 		fprintf(stderr, "tjstore-cli: %s needs a running cluster node (--socket); not available in this build\n",
 			cmd);
 		return EX_USAGE;
