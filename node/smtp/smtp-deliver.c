@@ -74,6 +74,12 @@ void smtp_work_rcpt(struct smtp_conn *c)
 	} else if ((u.quota_bytes && u.used_bytes >= u.quota_bytes) || (u.quota_msgs && u.used_msgs >= u.quota_msgs)) {
 		st = TJ_SMTP_OVER_QUOTA;
 		why = "over_quota";
+	} else if (u.quota_bytes && c->has_size && c->size > u.quota_bytes - u.used_bytes) {
+		/* the announced message does not fit in what is left: say so now,
+		 * per recipient, rather than after the data, where SMTP has one
+		 * reply for all recipients (a partial failure: 451, duplicates) */
+		st = TJ_SMTP_OVER_QUOTA;
+		why = "over_quota";
 	}
 	tj_rtxn_end(&r);
 answer:
@@ -286,6 +292,7 @@ void smtp_work_deliver(struct smtp_conn *c)
 	const struct smtp_server_config *cfg = c->cfg;
 	struct smtp_scan_result res;
 	memset(&res, 0, sizeof(res));
+	snprintf(res.qid, sizeof(res.qid), "%s", c->qid);
 	char verdict[200] = "scan=off";
 	tj_buf final = TJ_BUF_INIT;
 	tj_msgrec m;

@@ -46,6 +46,8 @@ enum smtp_scan_verdict {
 };
 
 struct smtp_scan_result {
+	char qid[32];        /* in: the message's queue id, as in the 250 and the log
+	                        line (name the quarantine file after it) */
 	enum smtp_scan_verdict verdict;
 	double score;        /* spam score, logged for CLEAN and SPAM */
 	bool junk;           /* file into the recipients' Junk folder */
@@ -60,8 +62,9 @@ struct smtp_scan_result {
  * smtp_scan_fn - scan one message.  msg is the message as it will be stored
  * minus Return-Path/Delivered-To: our Received: field first, then the bytes
  * the client sent (dot-unstuffed, CRLF line ends).  res arrives zeroed
- * (verdict CLEAN, empty headers).  Returns 0 when res holds the verdict, or
- * a negative code: the message is then deferred like TEMPFAIL.
+ * (verdict CLEAN, empty headers) but for res->qid, the queue id.  Returns 0
+ * when res holds the verdict, or a negative code: the message is then
+ * deferred like TEMPFAIL.
  * Runs on worker threads, concurrently for different connections: it must
  * be thread-safe.  It may block (it holds only its connection's worker).
  */

@@ -60,12 +60,8 @@ static bool is_atext(unsigned char c)
 	return c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/*
- * utf8_len - length of the well-formed UTF-8 sequence at p (lead byte
- * >= 0x80), or 0 if it is malformed (overlong, surrogate, > U+10FFFF,
- * truncated).
- */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+/* tj_smtp_utf8_len - see smtp.h */
+size_t tj_smtp_utf8_len(const unsigned char *p, const unsigned char *end)
 {
 	unsigned char c = p[0];
 	size_t n;
@@ -155,7 +151,7 @@ bool tj_smtp_check_domain(const char *s, size_t len, unsigned flags)
 		while (p < end && *p != '.') {
 			unsigned char c = *p;
 			if (c >= 0x80) {
-				size_t n = (flags & TJ_SMTP_DOM_UTF8) ? utf8_len(p, end) : 0;
+				size_t n = (flags & TJ_SMTP_DOM_UTF8) ? tj_smtp_utf8_len(p, end) : 0;
 				if (!n)
 					return false;
 				p += n;
@@ -250,7 +246,7 @@ int tj_smtp_parse_path(const char **pp, const char *end, bool allow_null, bool a
 				p++;
 				c = (unsigned char)*p;
 			} else if (c >= 0x80) {
-				n = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+				n = tj_smtp_utf8_len((const unsigned char *)p, (const unsigned char *)end);
 				if (!n)
 					return TJ_EPROTO;
 				path_r->utf8 = true;
@@ -275,7 +271,7 @@ int tj_smtp_parse_path(const char **pp, const char *end, bool allow_null, bool a
 					return TJ_EPROTO;
 				need_atom = true;
 			} else if (c >= 0x80) {
-				n = utf8_len((const unsigned char *)p, (const unsigned char *)end);
+				n = tj_smtp_utf8_len((const unsigned char *)p, (const unsigned char *)end);
 				if (!n)
 					return TJ_EPROTO;
 				path_r->utf8 = true;
@@ -348,7 +344,7 @@ static bool check_value(const char *v, size_t n)
 	const unsigned char *p = (const unsigned char *)v, *end = p + n;
 	while (p < end) {
 		if (*p >= 0x80) {
-			size_t l = utf8_len(p, end);
+			size_t l = tj_smtp_utf8_len(p, end);
 			if (!l)
 				return false;
 			p += l;

@@ -34,6 +34,30 @@ static int clean(tj_buf *out, const char *s, size_t n, const char *forbid)
 	return 0;
 }
 
+/* clean_addr - as clean(), but a well-formed UTF-8 sequence is kept: an
+ * SMTPUTF8 address (RFC 6531 3.7.3, RFC 6532) in Return-Path:,
+ * Delivered-To: and Received: for.  The parser accepts non-ASCII paths only
+ * when well-formed and only with SMTPUTF8, so other mail is all ASCII.
+ * Malformed bytes still become '?'. */
+static int clean_addr(tj_buf *out, const char *s, const char *forbid)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+	while (p < end) {
+		const unsigned char *q = p;
+		while (q < end && *q < 0x80)
+			q++;
+		int rc = q > p ? clean(out, (const char *)p, (size_t)(q - p), forbid) : 0;
+		if (rc < 0 || q == end)
+			return rc;
+		size_t n = tj_smtp_utf8_len(q, end);
+		rc = n ? tj_buf_append(out, q, n) : clean(out, (const char *)q, 1, forbid);
+		if (rc < 0)
+			return rc;
+		p = q + (n ? n : 1);
+	}
+	return 0;
+}
+
 int tj_smtp_reply(tj_buf *out, int code, const char *esc, const char *text)
 {
 	if (code < 200 || code > 599)
@@ -283,7 +307,7 @@ int tj_smtp_received_header(tj_buf *out, const struct tj_smtp_received *r)
 	if (rc == 0 && r->for_rcpt) {
 		rc = tj_buf_puts(out, "\r\n\tfor <");
 		if (rc == 0)
-			rc = put_clean(out, r->for_rcpt, "<>");
+			rc = clean_addr(out, r->for_rcpt, "<>");
 		if (rc == 0)
 			rc = tj_buf_puts(out, ">");
 	}
@@ -299,7 +323,7 @@ int tj_smtp_return_path_header(tj_buf *out, const char *sender)
 	size_t start = out->len;
 	int rc = tj_buf_puts(out, "Return-Path: <");
 	if (rc == 0)
-		rc = put_clean(out, sender ? sender : "", "<>");
+		rc = clean_addr(out, sender ? sender : "", "<>");
 	if (rc == 0)
 		rc = tj_buf_puts(out, ">\r\n");
 	if (rc < 0)
@@ -312,7 +336,7 @@ int tj_smtp_delivered_to_header(tj_buf *out, const char *rcpt)
 	size_t start = out->len;
 	int rc = tj_buf_puts(out, "Delivered-To: ");
 	if (rc == 0)
-		rc = put_clean(out, rcpt ? rcpt : "", NULL);
+		rc = clean_addr(out, rcpt ? rcpt : "", NULL);
 	if (rc == 0)
 		rc = tj_buf_puts(out, "\r\n");
 	if (rc < 0)

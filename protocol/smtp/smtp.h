@@ -191,6 +191,11 @@ int tj_smtp_parse_path(const char **pp, const char *end, bool allow_null, bool a
  * [IPv6:...], [tag:content]).  flags: TJ_SMTP_DOM_*. */
 bool tj_smtp_check_domain(const char *s, size_t len, unsigned flags);
 
+/* tj_smtp_utf8_len - length of the well-formed UTF-8 sequence at p (lead
+ * byte >= 0x80, p < end), or 0 if it is malformed (overlong, surrogate,
+ * > U+10FFFF, truncated). */
+size_t tj_smtp_utf8_len(const unsigned char *p, const unsigned char *end);
+
 /* tj_smtp_verb_name - canonical upper-case name of a verb. */
 const char *tj_smtp_verb_name(enum tj_smtp_verb v);
 
@@ -440,12 +445,15 @@ struct tj_smtp_received {
  *   Received: from <helo> (<rdns> [<addr>])\r\n
  *   \tby <by> (tjstore) with <with> (<tls>) id <id>\r\n
  *   \tfor <rcpt>; <date>\r\n
- * Untrusted strings are sanitised.  0, TJ_EINVAL (by/with missing), -ENOMEM.
+ * Untrusted strings are sanitised (controls, CR, LF -> '?'); well-formed
+ * UTF-8 in <rcpt> is kept (an SMTPUTF8 address, RFC 6531), other non-ASCII
+ * becomes '?'.  0, TJ_EINVAL (by/with missing), -ENOMEM.
  */
 int tj_smtp_received_header(tj_buf *out, const struct tj_smtp_received *r);
 
 /* tj_smtp_return_path_header - "Return-Path: <sender>\r\n" ("<>" for the
- * null sender).  0 or -ENOMEM. */
+ * null sender).  As for Delivered-To: below, controls and malformed UTF-8
+ * become '?', well-formed UTF-8 (an SMTPUTF8 address) is kept.  0 or -ENOMEM. */
 int tj_smtp_return_path_header(tj_buf *out, const char *sender);
 
 /* tj_smtp_delivered_to_header - "Delivered-To: <rcpt>\r\n".  0 or -ENOMEM. */

@@ -48,6 +48,11 @@ static void leak_check(void)
 static int test_scan(void *ctx, const tj_buf *msg, struct smtp_scan_result *res)
 {
 	const char *m = (const char *)msg->data;
+	/* the queue id (for the quarantine's file name) is the one in our Received: */
+	char idf[64];
+	snprintf(idf, sizeof(idf), "\tid %s", res->qid);
+	if (strlen(res->qid) != 19 || !strstr(m, idf))
+		return -EINVAL; /* every case expecting CLEAN, SPAM or INFECTED fails */
 	if (strstr(m, "EICAR-STANDARD-ANTIVIRUS-TEST-FILE")) {
 		res->verdict = SMTP_SCAN_INFECTED;
 		snprintf(res->name, sizeof(res->name), "Eicar-Test-Signature");
@@ -120,7 +125,7 @@ static void fill(tj_store *st, uint32_t user, uint64_t mbox, size_t n)
 
 /* users: alice (INBOX, Junk), bob (INBOX), carol (over quota), dave (quota
  * 1000), erin (3000 quota, 2000 used), frank (disabled) */
-static void fix_start(fix *f)
+static void fix_start_t(fix *f, uint32_t cmd_timeout_ms, uint32_t data_timeout_ms)
 {
 	memset(f, 0, sizeof(*f));
 	tj_log_set_level(TJ_LOG_WARN);
@@ -151,7 +156,8 @@ static void fix_start(fix *f)
 	tj_net_set_tls(f->net, f->tls);
 	f->smtp = (struct smtp_server_config){.store = f->st, .notify = f->n, .proto = TJ_SMTP_PROTO_SMTP,
 					      .hostname = "mx.test", .max_message_size = 20000,
-					      .max_recipients = 5, .starttls = true};
+					      .max_recipients = 5, .starttls = true,
+					      .cmd_timeout_ms = cmd_timeout_ms, .data_timeout_ms = data_timeout_ms};
 	f->lmtp = f->smtp;
 	f->lmtp.proto = TJ_SMTP_PROTO_LMTP;
 	f->lmtp.starttls = false;
@@ -169,6 +175,11 @@ static void fix_start(fix *f)
 	TJ_OKRC(tj_net_listen(f->net, &f->s_lmtp, "127.0.0.1:0", false, &f->p_lmtp));
 	TJ_OKRC(tj_net_listen(f->net, &f->s_scan, "127.0.0.1:0", false, &f->p_scan));
 	TJ_ASSERT_INT(pthread_create(&f->th, NULL, server_main, f), ==, 0);
+}
+
+static void fix_start(fix *f)
+{
+	fix_start_t(f, 0, 0);
 }
 
 static void fix_stop(fix *f)
@@ -479,6 +490,18 @@ TJ_TEST(rcpt_checks)
 	}
 	cl_puts(&c, "RCPT TO:<bob@x.org>\r\n");
 	EXPECT(&c, "452 4.5.3"); /* max_recipients 5 */
+	/* SIZE= larger than what is left of the quota: 452 at RCPT, per
+	 * recipient (regression: it was accepted, then failed after the data,
+	 * where SMTP's one reply made it a partial 451 and the retry a duplicate) */
+	cl_puts(&c, "RSET\r\nMAIL FROM:<s@example.net> SIZE=1500\r\nRCPT TO:<erin@x.org>\r\nRCPT TO:<bob@x.org>\r\n");
+	EXPECT(&c, "250");
+	EXPECT(&c, "250 2.1.0");
+	EXPECT(&c, "452 4.2.2"); /* erin: 2000 of 3000 used, 1500 more does not fit */
+	EXPECT(&c, "250 2.1.5");
+	cl_puts(&c, "RSET\r\nMAIL FROM:<s@example.net> SIZE=900\r\nRCPT TO:<erin@x.org>\r\n");
+	EXPECT(&c, "250");
+	EXPECT(&c, "250 2.1.0");
+	EXPECT(&c, "250 2.1.5"); /* fits */
 	cl_puts(&c, "QUIT\r\n");
 	EXPECT(&c, "221");
 	cl_close(&c);
@@ -509,6 +532,47 @@ TJ_TEST(too_big_552)
 	/* the session goes on */
 	cl_puts(&c, "NOOP\r\n");
 	EXPECT(&c, "250");
+	cl_close(&c);
+	TJ_ASSERT_INT(box_count(f.st, "bob", "INBOX"), ==, 0);
+	fix_stop(&f);
+}
+
+/* cl_eof - the server closed the connection (after its last reply) */
+static void cl_eof(cl *c)
+{
+	char b[64];
+	TJ_ASSERT_INT(c->len, ==, 0);
+	TJ_ASSERT_INT(read(c->fd, b, sizeof(b)), ==, 0);
+}
+
+TJ_TEST(timeouts_421)
+{
+	fix f;
+	fix_start_t(&f, 300, 700);
+	cl c;
+	/* idle after the greeting and after a command: 421 4.4.2, then closed */
+	cl_connect(&c, f.p_smtp);
+	EXPECT(&c, "220 ");
+	EXPECT(&c, "421 4.4.2 mx.test Timeout");
+	cl_eof(&c);
+	cl_close(&c);
+	hello(&c, f.p_lmtp, true);
+	EXPECT(&c, "421 4.4.2");
+	cl_eof(&c);
+	cl_close(&c);
+	/* in the data the limit is data_timeout_ms: a pause shorter than it but
+	 * longer than the command timeout is fine, a longer one ends it all and
+	 * nothing is stored */
+	hello(&c, f.p_smtp, false);
+	cl_puts(&c, "MAIL FROM:<s@example.net>\r\nRCPT TO:<bob@x.org>\r\nDATA\r\n");
+	EXPECT(&c, "250 2.1.0");
+	EXPECT(&c, "250 2.1.5");
+	EXPECT(&c, "354");
+	cl_puts(&c, "Subject: slow\r\n\r\nfirst line\r\n");
+	usleep(450 * 1000);
+	cl_puts(&c, "second line\r\n");
+	EXPECT(&c, "421 4.4.2");
+	cl_eof(&c);
 	cl_close(&c);
 	TJ_ASSERT_INT(box_count(f.st, "bob", "INBOX"), ==, 0);
 	fix_stop(&f);

@@ -638,6 +638,23 @@ TJ_TEST(received_header)
 	TJ_OKRC(tj_smtp_delivered_to_header(&b, "bob@tjhsst.edu"));
 	TJ_ASSERT_STR((char *)b.data, "Return-Path: <alice@example.org>\r\nReturn-Path: <>\r\n"
 				      "Delivered-To: bob@tjhsst.edu\r\n");
+	/* SMTPUTF8 addresses (RFC 6531 3.7.3) keep their UTF-8; malformed
+	 * bytes and controls still become '?' (regression: the whole address
+	 * used to turn into "jos??@ex??mple.de") */
+	tj_buf_reset(&b);
+	TJ_OKRC(tj_smtp_return_path_header(&b, "jos\xc3\xa9@ex\xc3\xa4mple.de"));
+	TJ_OKRC(tj_smtp_delivered_to_header(&b, "bob@b\xc3\xbc" "cher.example"));
+	TJ_OKRC(tj_smtp_return_path_header(&b, "a\xc3@x\xed\xa0\x80y\xc3\xa9\r\n>z"));
+	TJ_ASSERT_STR((char *)b.data, "Return-Path: <jos\xc3\xa9@ex\xc3\xa4mple.de>\r\n"
+				      "Delivered-To: bob@b\xc3\xbc" "cher.example\r\n"
+				      "Return-Path: <a?@x???y\xc3\xa9???z>\r\n");
+	tj_buf_reset(&b);
+	struct tj_smtp_received r3 = {.helo = "h\xc3\xa9", .addr = "192.0.2.9", .by = "mx", .with = "UTF8SMTP",
+				      .for_rcpt = "j\xc3\xb6rg@x.org", .when = 0};
+	TJ_OKRC(tj_smtp_received_header(&b, &r3));
+	TJ_ASSERT_STR((char *)b.data, "Received: from h?? (unknown [192.0.2.9])\r\n"
+				      "\tby mx (tjstore) with UTF8SMTP\r\n"
+				      "\tfor <j\xc3\xb6rg@x.org>; Thu, 01 Jan 1970 00:00:00 +0000\r\n");
 	tj_buf_free(&b);
 }
 
