@@ -107,3 +107,18 @@ uint8_t *tj_buf_steal(tj_buf *b, size_t *len_r)
 	b->len = b->cap = 0;
 	return p;
 }
+
+int tj_buf_json_str(tj_buf *b, const void *p, size_t n)
+{
+	const uint8_t *s = p;
+	int rc = tj_buf_putc(b, '"');
+	for (size_t i = 0; !rc && i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			rc = tj_buf_printf(b, "\\%c", s[i]);
+		else if (s[i] < 0x20)
+			rc = tj_buf_printf(b, "\\u%04x", s[i]);
+		else
+			rc = tj_buf_putc(b, s[i]);
+	}
+	return rc ? rc : tj_buf_putc(b, '"');
+}

@@ -36,6 +36,9 @@ int tj_buf_puts(tj_buf *b, const char *s);
 int tj_buf_printf(tj_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tj_buf_vprintf(tj_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* tj_buf_truncate - shrink to len (no-op when len >= b->len). */
+/* tj_buf_json_str - append p[0..n) as a JSON string, quotes included
+ * (", \ and control bytes escaped; other bytes as they are). */
+int tj_buf_json_str(tj_buf *b, const void *p, size_t n);
 void tj_buf_truncate(tj_buf *b, size_t len);
 void tj_buf_reset(tj_buf *b);
 /* tj_buf_free - release memory; b is left empty and reusable. */

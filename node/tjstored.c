@@ -8,9 +8,11 @@
  * backend (password file or Kerberos) and the TLS context, listens for IMAP
  * on [imap] listen (STARTTLS offered when [tls] is set) and [imap] tls_listen
  * (implicit TLS), for SMTP on [smtp] listen and LMTP on [smtp] lmtp_listen
- * (every message scanned by ClamAV; infected mail refused and quarantined;
- * deferred with 451 when the scanner cannot run), serves the admin socket, drops privileges, and serves until SIGTERM/SIGINT
- * (drain, then exit 0).  SIGHUP reloads the certificate and the password file.
+ * (every message through the scanning pipeline, node/scan/pipeline.h:
+ * ClamAV, spam rules, Bayes; IMAP Junk moves feed the learner), serves the
+ * admin socket, drops privileges, and serves until SIGTERM/SIGINT (drain,
+ * then exit 0).  SIGHUP reloads the certificate, the password file and the
+ * spam rules.
  *
  * Threads: the network layer (node/net) runs one libuv loop; IMAP sessions
  * (node/imap) run their commands on libuv's thread pool, never two at once
@@ -31,8 +33,7 @@
 #include "node/net/net.h"
 #include "node/net/proc.h"
 #include "node/net/tls.h"
-#include "node/scan/clamav.h"
-#include "node/scan/quarantine.h"
+#include "node/scan/pipeline.h"
 #include "node/smtp/smtp-server.h"
 #include "store/store.h"
 
@@ -43,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,7 +69,7 @@ struct daemon {
 	tj_net_service imap, imaps, smtp, lmtp;
 	struct smtp_server_config smtp_cfg, lmtp_cfg;
 	tj_admin_server *admin;
-	tj_clam *clam;
+	tj_pipeline *scan; /* ClamAV, spam scoring, learning (node/scan/pipeline.h) */
 	time_t started;
 };
 
@@ -171,6 +173,8 @@ static int imap_open(tj_net_conn *nc, tj_buf *out)
 		.tls = tls,
 		.greeting = "tjstore ready.",
 		.gssapi = d->gss_on ? &d->gss : NULL,
+		.learn = d->scan ? tj_pipeline_learn : NULL,
+		.learn_ctx = d->scan,
 	};
 	int rc = imap_session_new(&sc, &c->s);
 	if (rc) {
@@ -267,40 +271,6 @@ static const tj_net_engine imap_engine = {
 	.on_close = imap_close,
 };
 
-/* ---- scanning (SMTP workers, concurrently) ---- */
-
-/* scan_cb - ClamAV on every message; infected mail is refused and kept in
- * the quarantine, and when the scanner cannot run the mail is deferred:
- * never delivered unscanned.  (Spam scoring is a later step of issue 4.) */
-static int scan_cb(void *ctx, const tj_buf *msg, struct smtp_scan_result *res)
-{
-	struct daemon *d = ctx;
-	if (!d->clam) {
-		res->verdict = SMTP_SCAN_CLEAN;
-		return 0;
-	}
-	struct tj_clam_result cr;
-	enum tj_clam_verdict v = tj_clam_scan(d->clam, msg->data, msg->len, &cr);
-	snprintf(res->name, sizeof(res->name), "%.127s", cr.name);
-	if (v == TJ_CLAM_CLEAN) {
-		res->verdict = SMTP_SCAN_CLEAN;
-		return 0;
-	}
-	if (v == TJ_CLAM_TEMPFAIL) {
-		res->verdict = SMTP_SCAN_TEMPFAIL;
-		return 0;
-	}
-	res->verdict = SMTP_SCAN_INFECTED;
-	static unsigned long seq;
-	char qid[64], saved[512] = "";
-	snprintf(qid, sizeof(qid), "%lx.%lu", (unsigned long)time(NULL), __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
-	int rc = tj_quarantine_save(d->cfg->scan.quarantine_dir, qid, TJ_QUARANTINE_INFECTED, cr.name, msg->data,
-				    msg->len, saved, sizeof(saved));
-	tj_log(rc ? TJ_LOG_ERROR : TJ_LOG_INFO, "scan", "event=quarantine virus=%s file=%s result=\"%s\"", cr.name, saved,
-	       tj_strerror(rc));
-	return 0;
-}
-
 /* ---- the admin socket (its own thread) ---- */
 
 static int admin_handler(void *ctx, const tj_admin_frame *req, tj_buf *out)
@@ -339,6 +309,26 @@ static int admin_handler(void *ctx, const tj_admin_frame *req, tj_buf *out)
 				      (unsigned long long)ns.tls_failed, (unsigned long long)ns.timeouts);
 		return 0;
 	}
+	if (type == TJ_ADMIN_LEARN) {
+		struct tj_admin_learn l;
+		if (tj_admin_learn_decode(req->payload, req->len, &l)) {
+			tj_buf_puts(out, "learn: malformed request\n");
+			return 2;
+		}
+		if (!d->scan) {
+			tj_buf_puts(out, "learn: scanning is off on this node (scan.clamav = no, scan.spam = no)\n");
+			return 1;
+		}
+		if (!strcmp(l.what, "stats")) {
+			tj_pipeline_status(d->scan, json, out);
+			return 0;
+		}
+		if (strcmp(l.what, "spam") && strcmp(l.what, "ham")) {
+			tj_buf_puts(out, "learn: --spam or --ham\n");
+			return 2;
+		}
+		return tj_pipeline_learn_mailbox(d->scan, l.user, l.mailbox, !strcmp(l.what, "spam"), json, out);
+	}
 	tj_buf_printf(out, "unknown admin request %u\n", type);
 	return 2;
 }
@@ -350,7 +340,9 @@ static void on_hup(void *arg)
 	struct daemon *d = arg;
 	if (d->cfg->auth.backend == TJ_AUTH_PASSWD)
 		tj_auth_passwd_reload(d->auth);
-	tj_log(TJ_LOG_INFO, "node", "event=reloaded what=\"tls, passwords\"");
+	if (d->scan)
+		tj_pipeline_reload(d->scan); /* in the background */
+	tj_log(TJ_LOG_INFO, "node", "event=reloaded what=\"tls, passwords, spam rules\"");
 }
 
 static const char usage_text[] =
@@ -512,16 +504,10 @@ int main(int argc, char **argv)
 	d.imaps = d.imap;
 	d.imaps.name = "imaps";
 	/* SMTP and LMTP intake: the engine's config is read by connection hooks
-	 * only, so the store can be filled in below, before the loop runs */
-	struct tj_clam_options co = {.db_dir = cfg->scan.clamav_db_dir};
-	if (cfg->scan.clamav && tj_clam_open(&d.clam, &co)) {
-		fprintf(stderr, "tjstored: [scan] cannot start the ClamAV scanner\n");
-		ex = EX_FAIL;
-		goto out;
-	}
+	 * only, so the store and the scanner are filled in below, before the
+	 * loop runs */
 	d.smtp_cfg = (struct smtp_server_config){.notify = d.notify, .proto = TJ_SMTP_PROTO_SMTP,
-						 .scan = d.clam ? scan_cb : NULL, .scan_ctx = &d,
-						 .hostname = cfg->smtp.hostname,
+						 						 .hostname = cfg->smtp.hostname,
 						 .max_message_size = cfg->smtp.max_message_size,
 						 .max_recipients = cfg->smtp.max_recipients, .starttls = d.tls != NULL};
 	d.lmtp_cfg = d.smtp_cfg;
@@ -546,6 +532,25 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	d.smtp_cfg.store = d.lmtp_cfg.store = d.store;
+	/* the scanning pipeline learns from the store, so it comes after it */
+	if (cfg->scan.clamav || cfg->scan.spam) {
+		char bayes_dir[PATH_MAX], err[512];
+		snprintf(bayes_dir, sizeof(bayes_dir), "%s/bayes", cfg->node.data_dir);
+		struct tj_pipeline_options po = {.clamav = cfg->scan.clamav, .clamav_db_dir = cfg->scan.clamav_db_dir,
+						 .spam = cfg->scan.spam, .rules_file = cfg->scan.rules_file,
+						 .threshold = cfg->scan.spam_threshold_milli / 1000.0,
+						 .quarantine_dir = cfg->scan.quarantine_dir, .bayes_dir = bayes_dir,
+						 .store = d.store, .version = "tjstore"};
+		if (tj_pipeline_open(&po, &d.scan, err, sizeof(err))) {
+			fprintf(stderr, "tjstored: %s\n", err);
+			ex = EX_FAIL;
+			goto out;
+		}
+	}
+	if (d.scan) {
+		d.smtp_cfg.scan = d.lmtp_cfg.scan = tj_pipeline_scan;
+		d.smtp_cfg.scan_ctx = d.lmtp_cfg.scan_ctx = d.scan;
+	}
 	d.started = time(NULL);
 	if (cfg->admin.socket[0] && (rc = tj_admin_server_start(cfg->admin.socket, admin_handler, &d, &d.admin))) {
 		fprintf(stderr, "tjstored: [admin] socket %s: %s\n", cfg->admin.socket,
@@ -566,7 +571,7 @@ out:
 	tj_admin_server_stop(&d.admin);
 	if (d.net)
 		tj_net_free(&d.net); /* closes every session first */
-	tj_clam_close(&d.clam);
+	tj_pipeline_close(&d.scan);
 	imap_notify_free(&d.notify);
 	tj_store_close(&d.store);
 	tj_throttle_free(&d.throttle);

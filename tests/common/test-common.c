@@ -23,6 +23,17 @@ TJ_TEST(buf_append_and_nul)
 	TJ_ASSERT(b.data == NULL);
 }
 
+TJ_TEST(buf_json_str_escapes)
+{
+	tj_buf b = TJ_BUF_INIT;
+	TJ_OKRC(tj_buf_json_str(&b, "a\"b\\c\nd\x01", 8));
+	TJ_ASSERT_STR((const char *)b.data, "\"a\\\"b\\\\c\\u000ad\\u0001\"");
+	tj_buf_reset(&b);
+	TJ_OKRC(tj_buf_json_str(&b, "Entw\xc3\xbcrfe", 9)); /* UTF-8 passes through */
+	TJ_ASSERT_STR((const char *)b.data, "\"Entw\xc3\xbcrfe\"");
+	tj_buf_free(&b);
+}
+
 TJ_TEST(buf_max_is_enforced)
 {
 	tj_buf b = TJ_BUF_INIT;
