@@ -40,6 +40,12 @@ if [ ! -d demo/data ]; then
 fi
 # no signature database can be downloaded here: the demo scans with a test
 # signature for EICAR; production points [scan] clamav_db_dir at freshclam's
+# the Bayes classifier learns demo's folders (Junk is spam, INBOX is ham),
+# as sa-learn would; once per store
+if [ ! -d demo/data/bayes ]; then
+	$cli learn --spam demo
+	$cli learn --ham demo
+fi
 mkdir -p demo/clamav
 echo "Test.EICAR:0:*:$(printf '%s' 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE' | od -An -tx1 | tr -d ' \n')" > demo/clamav/test.ndb
 cat > demo/tjstored.conf <<CONF
@@ -63,6 +69,7 @@ passwd_file = $top/demo/data/passwd
 file = $top/demo/users.csv
 [scan]
 clamav_db_dir = $top/demo/clamav
+rules_file = $top/node/scan/rules/tjstore.cf
 quarantine_dir = $top/demo/quarantine
 [admin]
 socket = $top/demo/admin.sock
@@ -74,7 +81,10 @@ self-signed certificate), users demo/demo and alice/alice.  Try:
   curl --user demo:demo imap://127.0.0.1:1143/
   openssl s_client -quiet -connect 127.0.0.1:1993
   swaks --server 127.0.0.1:1025 --to alice@localhost      (SMTP; LMTP on :1024)
+  swaks --server 127.0.0.1:1025 --to alice@localhost --body 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X'
+                                                          (GTUBE: lands in alice's Junk)
   build/tjstore-cli --socket demo/admin.sock status
+  build/tjstore-cli --socket demo/admin.sock learn --stats
 Thunderbird / Apple Mail: server 127.0.0.1, port 1993, SSL/TLS, normal password.
 Ctrl-C stops it (the store is left in demo/data).
 INFO
