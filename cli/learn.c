@@ -34,14 +34,8 @@ struct msglist {
 static int list_msg(void *arg, const tj_msg_info *m)
 {
 	struct msglist *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-		struct msgref *nv = realloc(l->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = cap;
-	}
+	if (l->n == l->cap && tj_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	l->v[l->n].uid = m->uid;
 	memcpy(l->v[l->n].guid, m->guid, TJ_GUID_LEN);
 	l->n++;

@@ -469,14 +469,8 @@ struct import_job {
 
 static int job_push(struct import_job *j, uint8_t *data, size_t len, int64_t date, const char *origin)
 {
-	if (j->nitems == j->cap) {
-		size_t cap = j->cap ? j->cap * 2 : 256;
-		struct item *n = realloc(j->items, cap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		j->items = n;
-		j->cap = cap;
-	}
+	if (j->nitems == j->cap && tj_grow(&j->items, &j->cap, j->nitems + 1, sizeof(*j->items)))
+		return -ENOMEM;
 	j->items[j->nitems++] = (struct item){data, len, date, strdup(origin)};
 	return 0;
 }
@@ -573,13 +567,8 @@ static int collect(struct import_job *j, const char *path)
 		while ((e = readdir(d))) {
 			if (e->d_name[0] == '.')
 				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				char **nn = realloc(names, cap * sizeof(*nn));
-				if (!nn)
-					break;
-				names = nn;
-			}
+			if (n == cap && tj_grow(&names, &cap, n + 1, sizeof(*names)))
+				break;
 			names[n++] = strdup(e->d_name);
 		}
 		closedir(d);
@@ -719,17 +708,11 @@ struct local_users {
 static int collect_user(void *arg, const tj_user_info *u)
 {
 	struct local_users *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		tj_sync_local *nv = realloc(l->v, cap * sizeof(*nv));
-		if (!nv)
+	if (l->n == l->cap) { /* two arrays side by side */
+		size_t c1 = l->cap, c2 = l->cap;
+		if (tj_grow(&l->v, &c1, l->n + 1, sizeof(*l->v)) || tj_grow(&l->msgs, &c2, l->n + 1, sizeof(*l->msgs)))
 			return -ENOMEM;
-		l->v = nv;
-		uint32_t *nm = realloc(l->msgs, cap * sizeof(*nm));
-		if (!nm)
-			return -ENOMEM;
-		l->msgs = nm;
-		l->cap = cap;
+		l->cap = c1 < c2 ? c1 : c2;
 	}
 	char *name = strndup((const char *)u->name.ptr, u->name.len);
 	if (!name)

@@ -246,14 +246,8 @@ int tj_users_csv_parse(const uint8_t *buf, size_t len, tj_users_csv *f_r, char *
 			set_err(err, errsz, line, "more than %d users", TJ_USERS_CSV_MAX_USERS);
 			return TJ_EINVAL;
 		}
-		if (f_r->n == f_r->cap) {
-			size_t cap = f_r->cap ? f_r->cap * 2 : 64;
-			tj_users_row *nr = realloc(f_r->rows, cap * sizeof(*nr));
-			if (!nr)
-				return -ENOMEM;
-			f_r->rows = nr;
-			f_r->cap = cap;
-		}
+		if (f_r->n == f_r->cap && tj_grow(&f_r->rows, &f_r->cap, f_r->n + 1, sizeof(*f_r->rows)))
+			return -ENOMEM;
 		tj_users_row *row = &f_r->rows[f_r->n];
 		int rc = parse_line(p, n, line, row, err, errsz);
 		if (rc)

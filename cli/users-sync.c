@@ -107,14 +107,8 @@ int tj_sync_dir_add(tj_sync_dir *d, const tj_sync_groups *g, int gi, const char 
 		return TJ_EINVAL;
 	if (d->n == TJ_SYNC_MAX_MEMBERS)
 		return TJ_ETOOBIG;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 64;
-		tj_sync_duser *nv = realloc(d->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		d->v = nv;
-		d->cap = cap;
-	}
+	if (d->n == d->cap && tj_grow(&d->v, &d->cap, d->n + 1, sizeof(*d->v)))
+		return -ENOMEM;
 	tj_sync_duser *u = &d->v[d->n++];
 	memcpy(u->name, low, len + 1);
 	u->quota = g->v[gi].quota;
@@ -344,15 +338,9 @@ static int ldif_line(tj_ldif *l, int *in_entry, const char *p, size_t n, unsigne
 			ldif_err(err, errsz, line, "too many entries");
 			return TJ_EINVAL;
 		}
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? l->cap * 2 : 64;
-			tj_ldif_entry *ne = realloc(l->e, cap * sizeof(*ne));
-			if (!ne) {
-				tj_buf_free(&val);
-				return -ENOMEM;
-			}
-			l->e = ne;
-			l->cap = cap;
+		if (l->n == l->cap && tj_grow(&l->e, &l->cap, l->n + 1, sizeof(*l->e))) {
+			tj_buf_free(&val);
+			return -ENOMEM;
 		}
 		tj_ldif_entry *e = &l->e[l->n++];
 		memset(e, 0, sizeof(*e));
@@ -368,15 +356,9 @@ static int ldif_line(tj_ldif *l, int *in_entry, const char *p, size_t n, unsigne
 			 "change records are not supported; export entries (slapcat, ldapsearch -LLL, ldifde)");
 		return TJ_EINVAL;
 	}
-	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 8;
-		tj_ldif_val *nv = realloc(e->v, cap * sizeof(*nv));
-		if (!nv) {
-			tj_buf_free(&val);
-			return -ENOMEM;
-		}
-		e->v = nv;
-		e->cap = cap;
+	if (e->n == e->cap && tj_grow(&e->v, &e->cap, e->n + 1, sizeof(*e->v))) {
+		tj_buf_free(&val);
+		return -ENOMEM;
 	}
 	char *attr = strndup(p, an);
 	if (!attr) {
@@ -589,14 +571,8 @@ out:
 
 static int plan_push(tj_sync_plan *p, const tj_sync_action *a)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 32;
-		tj_sync_action *nv = realloc(p->v, cap * sizeof(*nv));
-		if (!nv)
-			return -ENOMEM;
-		p->v = nv;
-		p->cap = cap;
-	}
+	if (p->n == p->cap && tj_grow(&p->v, &p->cap, p->n + 1, sizeof(*p->v)))
+		return -ENOMEM;
 	p->v[p->n++] = *a;
 	if (a->kind == TJ_SYNC_REFUSE)
 		p->refused++;

@@ -122,3 +122,23 @@ int tj_buf_json_str(tj_buf *b, const void *p, size_t n)
 	}
 	return rc ? rc : tj_buf_putc(b, '"');
 }
+
+int tj_grow(void *pp, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t ncap = *cap > SIZE_MAX / 2 ? SIZE_MAX : *cap * 2;
+	if (ncap < need)
+		ncap = need;
+	if (ncap < 16)
+		ncap = 16;
+	if (!elem || ncap > SIZE_MAX / elem)
+		return -ENOMEM;
+	void **p = pp;
+	void *nv = realloc(*p, ncap * elem);
+	if (!nv)
+		return -ENOMEM;
+	*p = nv;
+	*cap = ncap;
+	return 0;
+}

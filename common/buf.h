@@ -36,6 +36,13 @@ int tj_buf_puts(tj_buf *b, const char *s);
 int tj_buf_printf(tj_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int tj_buf_vprintf(tj_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* tj_buf_truncate - shrink to len (no-op when len >= b->len). */
+/* tj_grow - make a growable array hold at least `need` elements of `elem`
+ * bytes: *(void **)pp is realloc'd to max(need, 2 x *cap, 16) elements and
+ * *cap updated.  0, or -ENOMEM (array and *cap unchanged; also on size
+ * overflow).  Typical use:
+ *     if (l->n == l->cap && tj_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+ *             return -ENOMEM; */
+int tj_grow(void *pp, size_t *cap, size_t need, size_t elem);
 /* tj_buf_json_str - append p[0..n) as a JSON string, quotes included
  * (", \ and control bytes escaped; other bytes as they are). */
 int tj_buf_json_str(tj_buf *b, const void *p, size_t n);

@@ -275,14 +275,8 @@ static int table_build(struct table *t, report_cb *report, void *ctx)
 		}
 		if (pl.kind != TJ_PASSWD_LINE_ENTRY)
 			continue;
-		if (t->n == cap) {
-			size_t ncap = cap ? cap * 2 : 64;
-			struct entry *nv = realloc(t->v, ncap * sizeof(*nv));
-			if (!nv)
-				return -ENOMEM;
-			t->v = nv;
-			cap = ncap;
-		}
+		if (t->n == cap && tj_grow(&t->v, &cap, t->n + 1, sizeof(*t->v)))
+			return -ENOMEM;
 		t->v[t->n++] = (struct entry){pl.user, pl.hash, pl.hash_kind, pl.locked, line_no};
 	}
 	if (t->n > 1)

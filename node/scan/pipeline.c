@@ -401,14 +401,8 @@ struct guid_list {
 static int collect_guid(void *arg, const tj_msg_info *m)
 {
 	struct guid_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 1024;
-		void *v = realloc(l->v, cap * sizeof(*l->v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (l->n == l->cap && tj_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	memcpy(l->v[l->n++], m->guid, TJ_GUID_LEN);
 	return 0;
 }

@@ -1846,15 +1846,9 @@ int tj_sa_rules_load_path(tj_sa_rules *r, const char *path)
 		size_t l = strlen(de->d_name);
 		if (de->d_name[0] == '.' || l < 4 || strcmp(de->d_name + l - 3, ".cf") != 0)
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **nn = realloc(names, nc * sizeof(*nn));
-			if (!nn) {
-				rc = -ENOMEM;
-				break;
-			}
-			names = nn;
-			cap = nc;
+		if (n == cap && tj_grow(&names, &cap, n + 1, sizeof(*names))) {
+			rc = -ENOMEM;
+			break;
 		}
 		if (!(names[n] = strdup(de->d_name))) {
 			rc = -ENOMEM;
@@ -1975,17 +1969,11 @@ struct lines {
 
 static int lines_add(struct lines *L, const uint8_t *p, size_t n)
 {
-	if (L->n == L->cap) {
-		size_t nc = L->cap ? L->cap * 2 : 64;
-		size_t *no = realloc(L->off, nc * sizeof(*no));
-		if (!no)
+	if (L->n == L->cap) { /* two arrays side by side */
+		size_t c1 = L->cap, c2 = L->cap;
+		if (tj_grow(&L->off, &c1, L->n + 1, sizeof(*L->off)) || tj_grow(&L->len, &c2, L->n + 1, sizeof(*L->len)))
 			return -ENOMEM;
-		L->off = no;
-		size_t *nl = realloc(L->len, nc * sizeof(*nl));
-		if (!nl)
-			return -ENOMEM;
-		L->len = nl;
-		L->cap = nc;
+		L->cap = c1 < c2 ? c1 : c2;
 	}
 	L->off[L->n] = L->text.len;
 	L->len[L->n] = n;
@@ -2082,14 +2070,8 @@ static int view_fields(struct view *v)
 		for (size_t i = pos; ok && i < ne; i++)
 			ok = m[i] > 32 && m[i] < 127;
 		if (ok && v->nf < SA_FIELDS_MAX) {
-			if (v->nf == cap) {
-				size_t nc = cap ? cap * 2 : 32;
-				struct field *nf = realloc(v->f, nc * sizeof(*nf));
-				if (!nf)
-					return -ENOMEM;
-				v->f = nf;
-				cap = nc;
-			}
+			if (v->nf == cap && tj_grow(&v->f, &cap, v->nf + 1, sizeof(*v->f)))
+				return -ENOMEM;
 			size_t vs = (size_t)(colon - m) + 1;
 			while (vs < ve && (m[vs] == ' ' || m[vs] == '\t'))
 				vs++;

@@ -34,6 +34,26 @@ TJ_TEST(buf_json_str_escapes)
 	tj_buf_free(&b);
 }
 
+TJ_TEST(grow_arrays)
+{
+	uint32_t *v = NULL;
+	size_t cap = 0;
+	for (size_t n = 0; n < 1000; n++) {
+		if (n == cap)
+			TJ_OKRC(tj_grow(&v, &cap, n + 1, sizeof(*v)));
+		TJ_ASSERT(cap > n);
+		v[n] = (uint32_t)n;
+	}
+	TJ_ASSERT_INT(v[999], ==, 999);
+	size_t before = cap;
+	TJ_OKRC(tj_grow(&v, &cap, 10, sizeof(*v))); /* already room */
+	TJ_ASSERT_INT(cap, ==, before);
+	uint32_t *keep = v;
+	TJ_ASSERT_INT(tj_grow(&v, &cap, SIZE_MAX / 2, sizeof(*v)), ==, -ENOMEM); /* overflow */
+	TJ_ASSERT(v == keep && cap == before);
+	free(v);
+}
+
 TJ_TEST(buf_max_is_enforced)
 {
 	tj_buf b = TJ_BUF_INIT;
