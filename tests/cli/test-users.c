@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "store/store.h"
 #include "tests/harness.h"
+#include "tests/cli/cli-testlib.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -451,54 +452,6 @@ TJ_TEST(ldif_mapping)
 
 /* ---- tjstore-cli as a process ---- */
 
-/* run the CLI with stdout into out (stderr into DIR/stderr, echoed to ours) */
-static int cli(tj_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int cli(tj_buf *out, const char *fmt, ...)
-{
-	char cmd[4096], errf[600];
-	snprintf(errf, sizeof(errf), "%s/stderr", tj_test_tmpdir());
-	va_list ap;
-	va_start(ap, fmt);
-	int n = snprintf(cmd, sizeof(cmd), "timeout 60 %s ", TJ_CLI_PATH);
-	vsnprintf(cmd + n, sizeof(cmd) - (size_t)n, fmt, ap);
-	va_end(ap);
-	size_t l = strlen(cmd);
-	snprintf(cmd + l, sizeof(cmd) - l, " 2>%s", errf);
-	fflush(NULL);
-	FILE *p = popen(cmd, "r");
-	TJ_ASSERT(p != NULL);
-	tj_buf_reset(out);
-	char buf[4096];
-	size_t k;
-	while ((k = fread(buf, 1, sizeof(buf), p)) > 0)
-		tj_buf_append(out, buf, k);
-	tj_buf_putc(out, 0);
-	out->len--;
-	int st = pclose(p);
-	fprintf(stderr, "$ %s\n%s", cmd, (char *)out->data);
-	FILE *e = fopen(errf, "r");
-	if (e) {
-		while ((k = fread(buf, 1, sizeof(buf), e)) > 0)
-			fwrite(buf, 1, k, stderr);
-		fclose(e);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static char *last_stderr(void)
-{
-	static char buf[8192];
-	char errf[600];
-	snprintf(errf, sizeof(errf), "%s/stderr", tj_test_tmpdir());
-	FILE *e = fopen(errf, "r");
-	buf[0] = 0;
-	if (e) {
-		size_t k = fread(buf, 1, sizeof(buf) - 1, e);
-		buf[k] = 0;
-		fclose(e);
-	}
-	return buf;
-}
 
 static void write_file(const char *path, const char *text)
 {
