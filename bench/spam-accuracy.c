@@ -16,6 +16,8 @@
  *   --threshold P       spam verdict when P(spam) >= P (default 0.9)
  *   --s S --x X --min-dev D --max-used N   classifier parameters
  *   --probs FILE        write "fold class prob path classify-ms" per test message
+ *                       (with --rules also "score tests": the combined score
+ *                       and the scored rules that hit, BAYES_xx included)
  *   --timing            time learning, tokenizing and classifying (each test
  *                       message 5 times, the median counts)
  *   --tokens FILE       print the tokens of one message and exit
@@ -219,7 +221,7 @@ static tj_sa_rules *rules;
 static int combined; /* --rules given */
 
 /* spam_verdicts - the combined verdicts of one message: *with_rules, *no_rules */
-static int spam_verdicts(const struct msg *m, double prob, int *with_rules, int *no_rules)
+static int spam_verdicts(const struct msg *m, double prob, int *with_rules, int *no_rules, FILE *probs)
 {
 #ifdef TJ_BENCH_HAVE_SPAM
 	struct tj_spam_result res;
@@ -227,6 +229,8 @@ static int spam_verdicts(const struct msg *m, double prob, int *with_rules, int 
 	if (rc)
 		return rc;
 	*with_rules = res.is_spam;
+	if (probs) /* the combined score and the rules that hit */
+		fprintf(probs, "%.3f %s ", res.score, res.tests.len ? (const char *)res.tests.data : "-");
 	tj_spam_result_free(&res);
 	if ((rc = tj_spam_check(NULL, m->data, m->len, prob, 5.0, &res)))
 		return rc;
@@ -234,7 +238,7 @@ static int spam_verdicts(const struct msg *m, double prob, int *with_rules, int 
 	tj_spam_result_free(&res);
 	return 0;
 #else
-	(void)m, (void)prob;
+	(void)m, (void)prob, (void)probs;
 	*with_rules = *no_rules = 0;
 	return TJ_ESTATE;
 #endif
@@ -290,7 +294,10 @@ static int run_fold(int fold, unsigned exclude, const tj_bayes_opts *o, double t
 			break;
 		}
 		int verdict = res.prob >= threshold, wr = 0, nr = 0;
-		if (combined && (rc = spam_verdicts(m, res.prob, &wr, &nr))) {
+		if (probs)
+			fprintf(probs, "%d %s %.6f %s %.4f ", fold, m->spam ? "spam" : "ham", res.prob, m->path,
+				cls_time * 1e3);
+		if (combined && (rc = spam_verdicts(m, res.prob, &wr, &nr, probs))) {
 			fprintf(stderr, "spam-accuracy: tj_spam_check %s: %s\n", m->path, tj_strerror(rc));
 			break;
 		}
@@ -306,8 +313,7 @@ static int run_fold(int fold, unsigned exclude, const tj_bayes_opts *o, double t
 			r->nfp += nr;
 		}
 		if (probs)
-			fprintf(probs, "%d %s %.6f %s %.4f\n", fold, m->spam ? "spam" : "ham", res.prob, m->path,
-				cls_time * 1e3);
+			fputc('\n', probs);
 	}
 	tj_bayes_toks_free(&t);
 	tj_bayes_close(&b);

@@ -48,8 +48,13 @@
 #define SA_VERSION 4.000001           /* what "version" is in if (version >= ...) */
 #define SA_PERL_VERSION 5.036000      /* what "perl_version" is */
 
-/* SpamAssassin's "no network tests, Bayes on" score set (set 2) for the
- * Bayes pseudo-rules, and check_bayes()'s ranges: lo < p <= hi (lo 0: p >= 0). */
+/* The Bayes pseudo-rules: SpamAssassin's check_bayes() ranges (lo < p <=
+ * hi; lo 0: p >= 0) and scores.  BAYES_00-60 have the scores of
+ * SpamAssassin's "no network tests, Bayes on" set (set 2); BAYES_80 and up
+ * are tjstore's, chosen by cross validation (docs/spam.md): with set 2's
+ * 2.7 ... 3.8+0.2, Bayes could never reach 5.0 alone, so a node with no
+ * rules file ("Bayes only") caught no spam at all.  A rules file may set
+ * any of them ("score BAYES_99 3.5"), as SpamAssassin's own files do. */
 static const struct {
 	const char *name;
 	double lo, hi, score;
@@ -62,10 +67,10 @@ static const struct {
 	{"BAYES_40", 0.20, 0.40, -0.001, "Bayes: spam probability 20 - 40%", true},
 	{"BAYES_50", 0.40, 0.60, 2.0, "Bayes: spam probability 40 - 60%", false},
 	{"BAYES_60", 0.60, 0.80, 2.5, "Bayes: spam probability 60 - 80%", false},
-	{"BAYES_80", 0.80, 0.95, 2.7, "Bayes: spam probability 80 - 95%", false},
-	{"BAYES_95", 0.95, 0.99, 3.2, "Bayes: spam probability 95 - 99%", false},
-	{"BAYES_99", 0.99, 1.00, 3.8, "Bayes: spam probability 99 - 100%", false},
-	{"BAYES_999", 0.999, 1.00, 0.2, "Bayes: spam probability 99.9 - 100%", false},
+	{"BAYES_80", 0.80, 0.95, 4.5, "Bayes: spam probability 80 - 95%", false},
+	{"BAYES_95", 0.95, 0.99, 5.0, "Bayes: spam probability 95 - 99%", false},
+	{"BAYES_99", 0.99, 1.00, 5.0, "Bayes: spam probability 99 - 100%", false},
+	{"BAYES_999", 0.999, 1.00, 0.5, "Bayes: spam probability 99.9 - 100%", false},
 };
 #define SA_NBAYES (sizeof(bayes_tab) / sizeof(bayes_tab[0]))
 
