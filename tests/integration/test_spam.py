@@ -63,6 +63,16 @@ class SpamNode(Node):
             f.write(conf.replace("[scan]\n", f"[scan]\nrules_file = {self.rules}\nspam_threshold = 5.0\n", 1))
         self.sock = os.path.join(tmp, "admin.sock")
 
+    def start(self):
+        # the listeners come first, the admin socket once the store and the
+        # scanner are open: wait for both
+        super().start()
+        deadline = time.time() + 60
+        while not os.path.exists(self.sock):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("no admin socket: " + self.tail())
+            time.sleep(0.1)
+
     def online(self, *args, timeout=300):
         return sh([self.cli, "--socket", self.sock] + list(args), timeout=timeout)
 
