@@ -16,6 +16,13 @@
  *       untimed STORE -FLAGS.SILENT to undo it), and the expunge of 10%: STORE
  *       +FLAGS.SILENT (\Deleted) on every 10th message, then EXPUNGE.  Each
  *       command is bounded by S seconds (default 600).  Prints NAME_ms.
+ *   imap-bench cmds COMMON --mailbox M --cmd TEXT [--cmd TEXT ...] [--reps R]
+ *       one session: LOGIN+SELECT, then each command R times (default 5),
+ *       one at a time.  Prints, per command, the median and minimum time to
+ *       the tagged reply (NAME_ms, NAME_min_ms) and to the first byte of the
+ *       answer (NAME_first_ms) and the FETCH/SEARCH/EXPUNGE responses
+ *       counted (NAME_count), NAME being cmdK for the K-th --cmd.  For
+ *       quick before/after comparisons of single commands.
  *   imap-bench conns COMMON --conns C --mailbox M [--seconds S] [--settle S]
  *       open C connections (at most --window logins in flight), log them in,
  *       measure the server's memory; SELECT M and IDLE on every one, measure
@@ -339,6 +346,7 @@ struct conn {
 	/* the workload's state */
 	int state;
 	double t0;
+	double first_at; /* when the first byte after the last reset came (cmds) */
 };
 
 static int g_ep;
@@ -590,6 +598,8 @@ static void on_readable(conn *c)
 			g_event(c, EV_CLOSED);
 			return;
 		}
+		if (c->first_at == 0)
+			c->first_at = now();
 		c->len += (size_t)n;
 		parse(c);
 		if ((size_t)n < c->cap - c->len)
@@ -924,6 +934,66 @@ out:
 	return g_failures ? 1 : 0;
 }
 
+/* ---- workload: cmds (single commands, repeated) ---- */
+
+#define CMDS_MAX 16
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int run_cmds(const char **texts, int ntexts, int reps)
+{
+	conn *c = calloc(1, sizeof(*c));
+	g_event = sync_event;
+	char mb[300];
+	quote(mb, sizeof(mb), g_mailbox);
+	c->status = ST_OK;
+	conn_open(c, 0);
+	bool ok = wait_reply(c, "greeting");
+	if (ok) {
+		login(c);
+		ok = wait_reply(c, "LOGIN");
+	}
+	if (ok) {
+		cmd(c, "SELECT %s", mb);
+		ok = wait_reply(c, "SELECT");
+	}
+	if (!ok) {
+		printf("failures=1\n");
+		return 1;
+	}
+	uint64_t counts[CMDS_MAX] = {0};
+	double *tot = calloc((size_t)(ntexts * reps), sizeof(double));
+	double *first = calloc((size_t)(ntexts * reps), sizeof(double));
+	for (int r = 0; r < reps && ok; r++)
+		for (int i = 0; i < ntexts && ok; i++) {
+			c->first_at = 0;
+			double t0 = now();
+			cmd_long(c, texts[i], strlen(texts[i]));
+			ok = wait_reply(c, texts[i]);
+			tot[i * reps + r] = (now() - t0) * 1000;
+			counts[i] = c->n_fetch + c->n_search + c->n_expunge;
+			first[i * reps + r] = (c->first_at - t0) * 1000;
+		}
+	for (int i = 0; i < ntexts; i++) {
+		qsort(tot + i * reps, (size_t)reps, sizeof(double), cmp_dbl);
+		qsort(first + i * reps, (size_t)reps, sizeof(double), cmp_dbl);
+		printf("cmd%d=%s\ncmd%d_ms=%.1f\ncmd%d_min_ms=%.1f\ncmd%d_first_ms=%.1f\ncmd%d_count=%" PRIu64 "\n", i,
+		       texts[i], i, tot[i * reps + reps / 2], i, tot[i * reps], i, first[i * reps + reps / 2], i,
+		       counts[i]);
+	}
+	cmd(c, "LOGOUT");
+	wait_reply(c, "LOGOUT");
+	conn_close(c);
+	free(tot);
+	free(first);
+	printf("failures=%" PRIu64 "\n", g_failures + !ok);
+	return ok && !g_failures ? 0 : 1;
+}
+
 /* ---- workload: conns (memory per idle and IDLE connection) ---- */
 
 enum { C_WAIT, C_GREET, C_LOGIN, C_AUTHED, C_SELECT, C_IDLE_CMD, C_IDLING, C_DONE_SENT, C_LOGOUT, C_END };
@@ -1081,9 +1151,9 @@ static int run_conns(double settle)
 
 static void usage(void)
 {
-	fputs("usage: imap-bench append|bigops|conns --port P --user U --pass PW [--host A] [--pid PID]\n"
+	fputs("usage: imap-bench append|bigops|cmds|conns --port P --user U --pass PW [--host A] [--pid PID]\n"
 	      "         [--per-addr K] [--mailbox M] [--conns C] [--count N] [--seconds S] [--corpus DIR]\n"
-	      "         [--from STR] [--body STR] [--settle S] [--window W]\n",
+	      "         [--from STR] [--body STR] [--settle S] [--window W] [--cmd TEXT]... [--reps R]\n",
 	      stderr);
 	exit(2);
 }
@@ -1093,6 +1163,8 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		usage();
 	const char *mode = argv[1], *corpus = NULL, *from = "hotmail.com", *body = "mortgage";
+	const char *texts[CMDS_MAX];
+	int ntexts = 0, reps = 5;
 	uint64_t count = 1000;
 	double settle = 2;
 	g_nconns = 1;
@@ -1132,6 +1204,10 @@ int main(int argc, char **argv)
 			settle = strtod(v, NULL);
 		else if (!strcmp(a, "--window"))
 			c_window = atoi(v);
+		else if (!strcmp(a, "--cmd") && ntexts < CMDS_MAX)
+			texts[ntexts++] = v;
+		else if (!strcmp(a, "--reps"))
+			reps = atoi(v);
 		else
 			usage();
 	}
@@ -1150,6 +1226,8 @@ int main(int argc, char **argv)
 		return run_bigops(from, body);
 	if (!strcmp(mode, "conns"))
 		return run_conns(settle);
+	if (!strcmp(mode, "cmds"))
+		return ntexts && reps > 0 ? run_cmds(texts, ntexts, reps) : (usage(), 2);
 	if (strcmp(mode, "append"))
 		usage();
 

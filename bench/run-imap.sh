@@ -10,7 +10,16 @@
 # Environment: N (messages in the big mailbox, default 100000), CONNS (idle
 # connections for the memory figures, default 1000), MEM_REPS (runs of the
 # memory workload, default 1), TJ_CORPUS (the corpus
-# tarball), KEEP=1 (keep the temp dirs and logs, for a look after the run).
+# tarball), KEEP=1 (keep the temp dirs and logs, for a look after the run),
+# BUILD (the build tree, default build-bench) and BUILD_TYPE (default
+# Release), SERVERS ("tjstore dovecot", the default, or just one of them),
+# FILL (how Dovecot's big mailbox is filled: "imap", APPEND over 8
+# connections like tjstore's, the default up to N=20000; or "import",
+# `doveadm import` of an mbox of the same messages, the default above:
+# Dovecot appends at 120-450 msgs/s here, so an APPEND fill of 100,000
+# messages alone takes 4-15 minutes, and each repetition's refill of the
+# expunged 10% another minute or more; the fill row then shows the import
+# rate, which is not comparable).
 #
 # Builds a Release tree in build-bench/ (tjstored, tjstore-cli, imap-bench),
 # installs dovecot-imapd if it is missing, starts Dovecot (mdbox, default
@@ -41,13 +50,14 @@ fi
 id vmail >/dev/null 2>&1 || useradd -r -M -s /usr/sbin/nologin vmail
 
 # Release, with -g so perf can name functions.
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DTJ_SANITIZE=OFF -DTJ_FUZZ=OFF \
+build=${BUILD:-build-bench}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-Release}" -DTJ_SANITIZE=OFF -DTJ_FUZZ=OFF \
 	"-DCMAKE_C_FLAGS=-g" >/dev/null
-cmake --build build-bench -j"$(nproc)" --target tjstored tjstore-cli imap-bench >/dev/null 2>&1 ||
-	{ echo "run-imap.sh: build failed (cmake --build build-bench)" >&2; exit 1; }
-B=$top/build-bench/bench/imap-bench
-TJD=$top/build-bench/tjstored
-CLI=$top/build-bench/tjstore-cli
+cmake --build "$build" -j"$(nproc)" --target tjstored tjstore-cli imap-bench >/dev/null 2>&1 ||
+	{ echo "run-imap.sh: build failed (cmake --build $build)" >&2; exit 1; }
+B=$top/$build/bench/imap-bench
+TJD=$top/$build/tjstored
+CLI=$top/$build/tjstore-cli
 
 work=$(mktemp -d /tmp/imap-bench.XXXXXX)
 chmod 755 "$work"
@@ -227,6 +237,59 @@ stop_dc() {
 	dc_pid=
 }
 
+# dc_import TAG COUNT - COUNT messages into Dovecot's INBOX with `doveadm
+# import` of an mbox: the messages imap-bench appends (the corpus's mail of
+# 2900-5000 bytes once in CRLF, in imap-bench's order, each behind an
+# X-Bench-Seq field), so both servers hold the same mail.  Prints the
+# append-style key=value lines.
+dc_import() {
+	local tag=$1 count=$2 src=$work/import t0 t1
+	rm -rf "$src"
+	mkdir -p "$src"
+	python3 - "$work/corpus" "$src/in.mbox" "$tag" "$count" <<'PY'
+import os, sys
+corpus, out, tag, n = sys.argv[1], sys.argv[2], sys.argv[3].encode(), int(sys.argv[4])
+msgs = []
+def load_file(p):  # imap-bench's load_file: 2900-5000 bytes once in CRLF, no NUL
+    st = os.stat(p)
+    if st.st_size > 5000 or st.st_size < 1450:
+        return
+    raw = open(p, "rb").read()
+    if b"\0" in raw:
+        return
+    o = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if not o.endswith(b"\n"):
+        o += b"\n"
+    if 2900 <= len(o) + o.count(b"\n") <= 5000:
+        msgs.append(o.replace(b"\nFrom ", b"\n>From "))
+def load_dir(d, depth):  # names in strcmp order, as imap-bench
+    for name in sorted(os.listdir(d), key=os.fsencode):
+        p = os.path.join(d, name)
+        if os.path.isdir(p) and depth < 4:
+            load_dir(p, depth + 1)
+        elif os.path.isfile(p):
+            load_file(p)
+load_dir(corpus, 0)
+with open(out, "wb", buffering=1 << 20) as f:
+    for k in range(n):
+        f.write(b"From bench@bench.test Wed Nov 25 12:00:00 2026\n")
+        f.write(b"X-Bench-Seq: import-%s-%d\n" % (tag, k))
+        f.write(msgs[k % len(msgs)])
+        f.write(b"\n")
+PY
+	chown -R vmail:vmail "$src"
+	t0=$(date +%s.%N)
+	doveadm -c "$dc_conf" import -u "$USER" "mbox:$src:INBOX=$src/in.mbox" "" all >"$work/import.log" 2>&1 ||
+		echo "import_exit=$?"
+	t1=$(date +%s.%N)
+	echo "appended=$count"
+	echo "seconds=$(echo "$t1 $t0" | awk '{printf "%.3f", $1 - $2}')"
+	echo "msgs_per_s=$(echo "$count $t1 $t0" | awk '{printf "%.1f", $1 / ($2 - $3)}')"
+	echo "method=doveadm-import"
+	rm -rf "$src"
+}
+fill=${FILL:-$([ "$N" -gt 20000 ] && echo import || echo imap)}
+
 # ---- the workloads ----
 res=$work/results.txt # lines: server workload value client_cpu server_cpu
 : >"$res"
@@ -244,7 +307,7 @@ record() { # server workload value ccpu scpu
 note() { echo "[$(($(date +%s) - t_start)) s] $*" >&2; }
 ops="login_select fetch_flags fetch_envelope search_from search_body store_seen expunge10"
 
-for srv in tjstore dovecot; do
+for srv in ${SERVERS:-tjstore dovecot}; do
 	# memory per authenticated connection and per IDLE connection (IDLE in
 	# Trash, an empty mailbox), each run on a freshly started server so that
 	# no memory freed by earlier work is reused
@@ -275,7 +338,11 @@ for srv in tjstore dovecot; do
 		done
 	done
 	# W3: fill the big mailbox over 8 connections
-	out=$("$B" append "$@" --mailbox INBOX --conns 8 --count "$N" --seconds 900 --corpus "$work/corpus") || true
+	if [ "$srv" = dovecot ] && [ "$fill" = import ]; then
+		out=$(dc_import fill "$N")
+	else
+		out=$("$B" append "$@" --mailbox INBOX --conns 8 --count "$N" --seconds 1800 --corpus "$work/corpus") || true
+	fi
 	record "$srv" fill_8 "$(echo "$out" | field msgs_per_s)" \
 		"$(echo "$out" | field client_cpu_s)" "$(echo "$out" | field server_cpu_s)"
 	note "$srv fill: $(echo "$out" | tr '\n' ' ')"
@@ -290,8 +357,14 @@ for srv in tjstore dovecot; do
 		# put the expunged 10% back (untimed) so every repetition sees N messages
 		if [ "$i" -lt "$reps" ]; then
 			gone=$(echo "$out" | field expunge10_count)
-			[ -n "$gone" ] && [ "$gone" -gt 0 ] &&
-				"$B" append "$@" --mailbox INBOX --conns 8 --count "$gone" --seconds 600 --corpus "$work/corpus" >/dev/null
+			if [ -n "$gone" ] && [ "$gone" -gt 0 ]; then
+				if [ "$srv" = dovecot ] && [ "$fill" = import ]; then
+					dc_import "refill$i" "$gone" >/dev/null
+				else
+					"$B" append "$@" --mailbox INBOX --conns 8 --count "$gone" --seconds 600 \
+						--corpus "$work/corpus" >/dev/null
+				fi
+			fi
 		fi
 	done
 	if [ "$srv" = tjstore ]; then stop_tj; else stop_dc; fi # one server at a time
@@ -302,9 +375,10 @@ mkdir -p "$top/bench/results"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
 md=$top/bench/results/imap-$stamp.md
 json=$top/bench/results/imap-$stamp.json
-python3 - "$res" "$reps" "$N" "$CONNS" "$md" "$json" <<'PY'
+python3 - "$res" "$reps" "$N" "$CONNS" "$md" "$json" "$fill" <<'PY'
 import json, statistics, sys, platform, os, datetime
 res, reps, n, conns, md, js = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+fill = sys.argv[7]
 data = {}
 for line in open(res):
     srv, w, v, cc, sc = line.rstrip("\n").split("|")
@@ -313,7 +387,8 @@ for line in open(res):
 rows = [  # key, label, unit, higher is better
     ("append_1", "APPEND, 1 connection", "msgs/s", True),
     ("append_8", "APPEND, 8 connections", "msgs/s", True),
-    ("fill_8", f"APPEND, 8 connections, filling {n:,} messages (1 run)", "msgs/s", True),
+    ("fill_8", f"APPEND, 8 connections, filling {n:,} messages (1 run)"
+     + ("; Dovecot: doveadm import, not comparable" if fill == "import" else ""), "msgs/s", True),
     ("login_select", "LOGIN+SELECT", "ms", False),
     ("fetch_flags", "UID FETCH 1:* (FLAGS)", "ms", False),
     ("fetch_envelope", "FETCH 1:* (ENVELOPE)", "ms", False),
@@ -348,7 +423,7 @@ for key, label, unit, higher in rows:
     t, d = vals(key, "tjstore"), vals(key, "dovecot")
     mt, mdv = med(t), med(d)
     ratio = None
-    if mt and mdv:
+    if mt and mdv and not (key == "fill_8" and fill == "import"):
         ratio = (mdv / mt) if higher else (mt / mdv)
     cpu = lambda s: (f"{fmt(med(vals(key, s, 'server_cpu_s')))} / {fmt(med(vals(key, s, 'client_cpu_s')))}"
                      if "per_" not in key else "")
@@ -366,7 +441,7 @@ out.append("Memory rows: the CPU columns are empty; login CPU is in the JSON. "
 text = "\n".join(out) + "\n"
 print(text)
 open(md, "w").write(text)
-json.dump({"date": datetime.datetime.utcnow().isoformat() + "Z", "n": n, "reps": reps, "conns": conns,
+json.dump({"date": datetime.datetime.utcnow().isoformat() + "Z", "n": n, "reps": reps, "conns": conns, "fill": fill,
            "machine": {"cpus": os.cpu_count(), "kernel": platform.release()},
            "summary": summary, "raw": data}, open(js, "w"), indent=1)
 PY

@@ -12,12 +12,14 @@
 #include "store/store-private.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #define TJ_NOOP 1 /* internal: the op changed nothing; do not log it */
+#define CHANGES_TIDY_MAX 64 /* STOREs naming more UIDs leave stale change-index entries */
 
 /* ---- small state accessors ---- */
 
@@ -275,6 +277,66 @@ static int msg_put(tj_wctx *w, uint64_t mbox, const tj_msg_info *m)
 	return tj_mput(w->txn, w->st->db_changes, ck, 20, "", 0);
 }
 
+/* ---- the change index (CONDSTORE): see store-private.h ----
+ *
+ * An entry (mbox, MODSEQ, uid) names the UIDs an op gave that MODSEQ: the
+ * key's UID alone (empty value), or ranges.  A message's entry goes stale
+ * when the message changes again or goes; stale entries are skipped by
+ * readers (the message's own MODSEQ decides), single-UID ones are deleted
+ * where that is cheap (small STOREs, EXPUNGE, MOVE), and tj_store_compact
+ * tidies the rest. */
+
+/* changes_put - the entry of an op that gave MODSEQ modseq to ranges (sorted, non-empty) */
+static int changes_put(tj_wctx *w, uint64_t mbox, uint64_t modseq, const tj_range *r, uint32_t n)
+{
+	uint8_t ck[20];
+	key_mod(ck, mbox, modseq, r[0].lo);
+	if (n == 1 && r[0].lo == r[0].hi)
+		return tj_mput(w->txn, w->st->db_changes, ck, 20, "", 0);
+	uint8_t *v = malloc((size_t)n * 8);
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		tj_put32(v + 8 * i, r[i].lo);
+		tj_put32(v + 8 * i + 4, r[i].hi);
+	}
+	int rc = tj_mput(w->txn, w->st->db_changes, ck, 20, v, (size_t)n * 8);
+	free(v);
+	return rc;
+}
+
+/* changes_drop - delete the entry (mbox, modseq, uid) if it names that UID
+ * alone; an entry naming several stays (stale for this one).  cc remembers
+ * where the last one was: a run of deletions in key order finds each next
+ * entry under the cursor instead of seeking. */
+static int changes_drop(MDB_cursor *cc, uint64_t mbox, uint64_t modseq, uint32_t uid)
+{
+	uint8_t ck[20];
+	key_mod(ck, mbox, modseq, uid);
+	MDB_val k, v;
+	int mrc = mdb_cursor_get(cc, &k, &v, MDB_GET_CURRENT);
+	if (mrc || k.mv_size != 20 || memcmp(k.mv_data, ck, 20) != 0) {
+		k = (MDB_val){20, ck};
+		mrc = mdb_cursor_get(cc, &k, &v, MDB_SET_KEY);
+		if (mrc == MDB_NOTFOUND)
+			return 0;
+		if (mrc)
+			return tj_from_mdb(mrc);
+	}
+	return v.mv_size ? 0 : tj_from_mdb(mdb_cursor_del(cc, 0));
+}
+
+static int changes_drop_one(tj_wctx *w, uint64_t mbox, uint64_t modseq, uint32_t uid)
+{
+	MDB_cursor *cc;
+	int rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_changes, &cc));
+	if (rc)
+		return rc;
+	rc = changes_drop(cc, mbox, modseq, uid);
+	mdb_cursor_close(cc);
+	return rc;
+}
+
 static int msg_del(tj_wctx *w, uint64_t mbox, const tj_msg_info *m, uint64_t tomb_modseq)
 {
 	uint8_t k[12], ck[20];
@@ -282,9 +344,7 @@ static int msg_del(tj_wctx *w, uint64_t mbox, const tj_msg_info *m, uint64_t tom
 	int rc = tj_mdel(w->txn, w->st->db_msgs, k, 12);
 	if (rc)
 		return rc;
-	key_mod(ck, mbox, m->modseq, m->uid);
-	rc = tj_mdel(w->txn, w->st->db_changes, ck, 20);
-	if (rc && rc != TJ_ENOTFOUND)
+	if ((rc = changes_drop_one(w, mbox, m->modseq, m->uid)))
 		return rc;
 	if (tomb_modseq) {
 		key_mod(ck, mbox, tomb_modseq, m->uid);
@@ -361,16 +421,118 @@ static int visit_ranges(tj_wctx *w, uint64_t mbox, const tj_range *ranges, uint3
 	return rc;
 }
 
-static int collect_fn(tj_wctx *w, void *arg, tj_msg_info *m)
+static int cmp_range(const void *a, const void *b)
+{
+	const tj_range *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* ranges_normalize - sort by start and merge overlapping or adjacent
+ * ranges, in place */
+static void ranges_normalize(tj_range *r, uint32_t *n)
+{
+	uint32_t k = 0;
+	bool sorted = true;
+	for (uint32_t i = 1; i < *n && sorted; i++)
+		sorted = r[i - 1].hi < r[i].lo;
+	if (sorted)
+		return;
+	qsort(r, *n, sizeof(*r), cmp_range);
+	for (uint32_t i = 0; i < *n; i++) {
+		if (k && (r[i].lo <= r[k - 1].hi || r[i].lo - 1 == r[k - 1].hi)) {
+			if (r[i].hi > r[k - 1].hi)
+				r[k - 1].hi = r[i].hi;
+		} else {
+			r[k++] = r[i];
+		}
+	}
+	*n = k;
+}
+
+typedef int msg_walk_fn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m);
+
+/* walk_ranges - visit existing messages of mbox within ranges (sorted,
+ * disjoint), in UID order, with one cursor on msgs: it steps (MDB_NEXT)
+ * through a range and from one range to the next when the gap is short,
+ * and seeks (MDB_SET_RANGE) only across long gaps.  The visitor gets the
+ * cursor at the message and may overwrite the record in place
+ * (mdb_cursor_put MDB_CURRENT, same size) or delete it (mdb_cursor_del);
+ * it must not change msgs in any other way. */
+static int walk_ranges(tj_wctx *w, uint64_t mbox, const tj_range *ranges, uint32_t n, msg_walk_fn *fn, void *arg)
+{
+	enum { MAX_STEPS = 8 };
+	MDB_cursor *c;
+	int rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_msgs, &c));
+	if (rc)
+		return rc;
+	uint8_t kb[12];
+	MDB_val k = {0, NULL}, v;
+	bool started = false, at_end = false; /* at_end: no message of mbox past the cursor */
+	for (uint32_t i = 0; i < n && !rc; i++) {
+		/* the cursor is past the previous range: it may go on from there
+		 * when this range starts after that one (an unresolved op's ranges
+		 * may be unsorted), else it seeks */
+		bool ahead = started && (i == 0 || ranges[i].lo > ranges[i - 1].hi);
+		if (ahead && at_end)
+			continue;
+		int mrc = 0;
+		unsigned steps = 0;
+		while (ahead && tj_get32be((const uint8_t *)k.mv_data + 8) < ranges[i].lo) {
+			if (++steps > MAX_STEPS) {
+				ahead = false;
+				break;
+			}
+			mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+			if (mrc || k.mv_size != 12 || tj_get64be(k.mv_data) != mbox)
+				break;
+		}
+		if (!ahead) {
+			key_msg(kb, mbox, ranges[i].lo);
+			k = (MDB_val){12, kb};
+			mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			started = true;
+		}
+		for (; mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != 12 || tj_get64be(k.mv_data) != mbox) {
+				mrc = MDB_NOTFOUND; /* past the mailbox */
+				break;
+			}
+			uint32_t uid = tj_get32be((const uint8_t *)k.mv_data + 8);
+			if (uid > ranges[i].hi)
+				break;
+			tj_msg_info m;
+			if ((rc = msg_rec_get(&v, uid, &m)) || (rc = fn(w, arg, c, &m)))
+				break;
+		}
+		at_end = mrc == MDB_NOTFOUND;
+		if (!rc && mrc && !at_end)
+			rc = tj_from_mdb(mrc);
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+static int collect_wfn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m)
 {
 	return uidlist_add(arg, m->uid);
 }
+
+/* msg_rewrite - overwrite the message record at the cursor (same key) */
+static int msg_rewrite(MDB_cursor *c, uint64_t mbox, const tj_msg_info *m)
+{
+	uint8_t k[12], v[48];
+	key_msg(k, mbox, m->uid);
+	msg_rec_put(v, m);
+	MDB_val key = {12, k}, val = {48, v};
+	return tj_from_mdb(mdb_cursor_put(c, &key, &val, MDB_CURRENT));
+}
+
 
 /* resolve_ranges - replace op->ranges by the exact UIDs that exist */
 static int resolve_ranges(tj_wctx *w, tj_op *op, uint64_t mbox)
 {
 	uidlist l = {0};
-	int rc = visit_ranges(w, mbox, op->ranges, op->nranges, collect_fn, &l);
+	int rc = walk_ranges(w, mbox, op->ranges, op->nranges, collect_wfn, &l);
 	if (!rc)
 		rc = tj_op_set_ranges(op, l.r, l.n);
 	free(l.r);
@@ -479,7 +641,7 @@ static int move_all(tj_wctx *w, tj_mbox_info *from, tj_mbox_info *to, uint64_t m
 {
 	tj_range all = {1, UINT32_MAX};
 	uidlist l = {0};
-	int rc = visit_ranges(w, from->id, &all, 1, collect_fn, &l);
+	int rc = walk_ranges(w, from->id, &all, 1, collect_wfn, &l);
 	for (uint32_t i = 0; !rc && i < l.n; i++) {
 		for (uint64_t uid = l.r[i].lo; !rc && uid <= l.r[i].hi; uid++) {
 			uint8_t k[12];
@@ -636,6 +798,28 @@ out:
 	return rc;
 }
 
+/* drop_mbox_keys - delete every key of dbi (mailbox id, MODSEQ, UID) of mailbox mbox */
+static int drop_mbox_keys(tj_wctx *w, MDB_dbi dbi, uint64_t mbox)
+{
+	MDB_cursor *c;
+	int rc = tj_from_mdb(mdb_cursor_open(w->txn, dbi, &c));
+	if (rc)
+		return rc;
+	uint8_t k[8];
+	key_u64(k, mbox);
+	MDB_val key = {8, k}, v;
+	int mrc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+	while (mrc == 0 && key.mv_size == 20 && tj_get64be(key.mv_data) == mbox) {
+		if ((mrc = mdb_cursor_del(c, 0)))
+			break;
+		mrc = mdb_cursor_get(c, &key, &v, MDB_GET_CURRENT);
+	}
+	if (mrc && mrc != MDB_NOTFOUND && mrc != EINVAL)
+		rc = tj_from_mdb(mrc);
+	mdb_cursor_close(c);
+	return rc;
+}
+
 static int apply_mbox_delete(tj_wctx *w, tj_op *op)
 {
 	mbox_h h = {0};
@@ -651,7 +835,7 @@ static int apply_mbox_delete(tj_wctx *w, tj_op *op)
 	tj_range all = {1, UINT32_MAX};
 	uidlist l = {0};
 	if (!rc)
-		rc = visit_ranges(w, op->mbox_id, &all, 1, collect_fn, &l);
+		rc = walk_ranges(w, op->mbox_id, &all, 1, collect_wfn, &l);
 	for (uint32_t i = 0; !rc && i < l.n; i++) {
 		for (uint64_t uid = l.r[i].lo; !rc && uid <= l.r[i].hi; uid++) {
 			uint8_t k[12];
@@ -667,25 +851,11 @@ static int apply_mbox_delete(tj_wctx *w, tj_op *op)
 		}
 	}
 	free(l.r);
-	/* tombstones of this mailbox go with it */
-	if (!rc) {
-		MDB_cursor *c;
-		rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_expunged, &c));
-		if (!rc) {
-			uint8_t k[8];
-			key_u64(k, op->mbox_id);
-			MDB_val key2 = {8, k}, v;
-			int mrc = mdb_cursor_get(c, &key2, &v, MDB_SET_RANGE);
-			while (mrc == 0 && key2.mv_size == 20 && tj_get64be(key2.mv_data) == op->mbox_id) {
-				if ((mrc = mdb_cursor_del(c, 0)))
-					break;
-				mrc = mdb_cursor_get(c, &key2, &v, MDB_GET_CURRENT);
-			}
-			if (mrc && mrc != MDB_NOTFOUND && mrc != EINVAL)
-				rc = tj_from_mdb(mrc);
-			mdb_cursor_close(c);
-		}
-	}
+	/* tombstones and change-index entries of this mailbox go with it */
+	if (!rc)
+		rc = drop_mbox_keys(w, w->st->db_expunged, op->mbox_id);
+	if (!rc)
+		rc = drop_mbox_keys(w, w->st->db_changes, op->mbox_id);
 	if (!rc && !(rc = name_key(&key, op->user_id, h.m.name.ptr, h.m.name.len)))
 		rc = tj_mdel(w->txn, w->st->db_mboxname, key.data, key.len);
 	if (!rc) {
@@ -806,9 +976,10 @@ struct store_ctx {
 	uint64_t kw_bits;
 	uidlist changed;
 	int resolving;
+	MDB_cursor *cc; /* on changes */
 };
 
-static int store_fn(tj_wctx *w, void *arg, tj_msg_info *m)
+static int store_fn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m)
 {
 	struct store_ctx *s = arg;
 	tj_op *op = s->op;
@@ -832,28 +1003,24 @@ static int store_fn(tj_wctx *w, void *arg, tj_msg_info *m)
 	}
 	if (flags == m->sys_flags && kws == m->keywords)
 		return 0; /* nothing changes: no new MODSEQ */
-	/* resolving applies in the same pass and records what changed */
-	if (s->resolving) {
-		int rc = uidlist_add(&s->changed, m->uid);
-		if (rc)
-			return rc;
-	}
-	uint8_t ck[20];
-	key_mod(ck, op->mbox_id, m->modseq, m->uid);
-	int rc = tj_mdel(w->txn, w->st->db_changes, ck, 20);
-	if (rc && rc != TJ_ENOTFOUND)
+	/* what changed: the resolved op's ranges and the change-index entry */
+	int rc = uidlist_add(&s->changed, m->uid);
+	if (!rc && s->cc)
+		rc = changes_drop(s->cc, op->mbox_id, m->modseq, m->uid);
+	if (rc)
 		return rc;
 	count_add(s->mb, m, -1);
 	m->sys_flags = flags;
 	m->keywords = kws;
 	m->modseq = op->modseq;
 	count_add(s->mb, m, 1);
-	return msg_put(w, op->mbox_id, m);
+	return msg_rewrite(c, op->mbox_id, m);
 }
 
 static int apply_store(tj_wctx *w, tj_op *op)
 {
 	mbox_h h = {0};
+	struct store_ctx s = {.op = op};
 	int rc = mbox_load(w, op->mbox_id, op->user_id, &h);
 	if (rc)
 		goto out;
@@ -861,18 +1028,36 @@ static int apply_store(tj_wctx *w, tj_op *op)
 		rc = TJ_EINVAL;
 		goto out;
 	}
-	struct store_ctx s = {.op = op, .mb = &h.m};
+	s.mb = &h.m;
 	if ((rc = kw_bits(&h.m, op->keywords, op->nkeywords, op->mode != TJ_FLAGS_REMOVE, &s.kw_bits)))
 		goto out;
+	/* a small STORE deletes the entries it makes stale; a big one leaves
+	 * them (deleting a run of B-tree keys costs more than the whole STORE) */
+	if (tj_ranges_count(op->ranges, op->nranges) <= CHANGES_TIDY_MAX &&
+	    (rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_changes, &s.cc))))
+		goto out;
 	if (!(op->flags & TJ_OPF_RESOLVED)) {
-		/* one pass: apply with the next MODSEQ, recording the UIDs that
-		 * changed; they become the resolved op's ranges */
+		/* one pass in UID order: apply with the next MODSEQ, recording the
+		 * UIDs that changed; they become the resolved op's ranges */
+		if (op->nranges > 1) {
+			tj_range *r = malloc(op->nranges * sizeof(*r));
+			uint32_t n = op->nranges;
+			if (!r) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			memcpy(r, op->ranges, n * sizeof(*r));
+			ranges_normalize(r, &n);
+			rc = tj_op_set_ranges(op, r, n);
+			free(r);
+			if (rc)
+				goto out;
+		}
 		op->modseq = h.m.highestmodseq + 1;
 		s.resolving = 1;
-		rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s);
+		rc = walk_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s);
 		if (!rc)
 			rc = tj_op_set_ranges(op, s.changed.r, s.changed.n);
-		free(s.changed.r);
 		if (rc)
 			goto out;
 		op->unchangedsince = 0;
@@ -886,13 +1071,20 @@ static int apply_store(tj_wctx *w, tj_op *op)
 			rc = TJ_EPROTO;
 			goto out;
 		}
-		if ((rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s)))
+		if ((rc = walk_ranges(w, op->mbox_id, op->ranges, op->nranges, store_fn, &s)))
 			goto out;
 	}
+	/* (a resolved op from elsewhere may list its ranges in any order) */
+	ranges_normalize(s.changed.r, &s.changed.n);
+	if (s.changed.n && (rc = changes_put(w, op->mbox_id, op->modseq, s.changed.r, s.changed.n)))
+		goto out;
 	if (op->modseq > h.m.highestmodseq)
 		h.m.highestmodseq = op->modseq;
 	rc = mbox_save(w, &h.m);
 out:
+	if (s.cc)
+		mdb_cursor_close(s.cc);
+	free(s.changed.r);
 	tj_buf_free(&h.copy);
 	return rc;
 }
@@ -1021,12 +1213,23 @@ struct expunge_ctx {
 	tj_mbox_info *mb;
 	tj_user_info *u;
 	uint64_t n;
+	MDB_cursor *cc; /* on changes */
+	uidlist gone;   /* what went (resolving) */
 };
 
-static int expunge_fn(tj_wctx *w, void *arg, tj_msg_info *m)
+static int expunge_fn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m)
 {
 	struct expunge_ctx *e = arg;
-	int rc = msg_del(w, e->op->mbox_id, m, e->op->modseq);
+	uint8_t tk[20];
+	int rc = (e->op->flags & TJ_OPF_RESOLVED) ? 0 : uidlist_add(&e->gone, m->uid);
+	if (!rc)
+		rc = changes_drop(e->cc, e->op->mbox_id, m->modseq, m->uid);
+	if (!rc)
+		rc = tj_from_mdb(mdb_cursor_del(c, 0));
+	if (!rc) {
+		key_mod(tk, e->op->mbox_id, e->op->modseq, m->uid);
+		rc = tj_mput(w->txn, w->st->db_expunged, tk, 20, "", 0);
+	}
 	if (!rc)
 		rc = tj_guid_unref(w, m->guid);
 	if (rc)
@@ -1047,22 +1250,32 @@ static int apply_expunge(tj_wctx *w, tj_op *op)
 	int rc = load_box_user(w, op, &h, &u, &next, &nc);
 	if (rc)
 		goto out;
-	if (!(op->flags & TJ_OPF_RESOLVED)) {
-		if ((rc = resolve_ranges(w, op, op->mbox_id)))
-			goto out;
-		if (op->nranges == 0) {
-			rc = TJ_NOOP;
-			goto out;
-		}
-		op->modseq = h.m.highestmodseq + 1;
-	}
+	int resolving = !(op->flags & TJ_OPF_RESOLVED);
+	if (resolving)
+		op->modseq = h.m.highestmodseq + 1; /* used only if something goes */
 	if (op->modseq == 0) {
 		rc = TJ_EPROTO;
 		goto out;
 	}
-	struct expunge_ctx e = {op, &h.m, &u, 0};
-	if ((rc = visit_ranges(w, op->mbox_id, op->ranges, op->nranges, expunge_fn, &e)))
+	/* one pass: an unresolved op deletes what exists and records it as the
+	 * resolved ranges; a resolved one must find every UID it names */
+	struct expunge_ctx e = {op, &h.m, &u, 0, NULL, {0}};
+	if ((rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_changes, &e.cc))))
 		goto out;
+	rc = walk_ranges(w, op->mbox_id, op->ranges, op->nranges, expunge_fn, &e);
+	mdb_cursor_close(e.cc);
+	if (!rc && resolving) {
+		ranges_normalize(e.gone.r, &e.gone.n);
+		rc = tj_op_set_ranges(op, e.gone.r, e.gone.n);
+	}
+	free(e.gone.r);
+	if (rc)
+		goto out;
+	if (resolving && op->nranges == 0) {
+		op->modseq = 0;
+		rc = TJ_NOOP;
+		goto out;
+	}
 	if (e.n != tj_ranges_count(op->ranges, op->nranges)) {
 		rc = TJ_ESTATE;
 		goto out;

@@ -5,6 +5,7 @@
 #include "common/err.h"
 #include "store/store-private.h"
 
+#include <endian.h>
 #include <string.h>
 
 int tj_mget(MDB_txn *t, MDB_dbi d, const void *k, size_t klen, MDB_val *v)
@@ -191,6 +192,22 @@ int mbox_rec_put(tj_buf *out, const tj_mbox_info *m)
 
 /* message: guid[16], u64 modseq, i64 internal_date, u32 raw_size,
  *          u32 sys_flags, u64 keyword bits */
+/* le64 / le32 - the little-endian fields of a message record, read whole
+ * (read per message by every FETCH, STORE and SEARCH) */
+static inline uint64_t le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
+static inline uint32_t le32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return le32toh(v);
+}
+
 int msg_rec_get(const MDB_val *v, uint32_t uid, tj_msg_info *m)
 {
 	if (v->mv_size < 48)
@@ -198,20 +215,55 @@ int msg_rec_get(const MDB_val *v, uint32_t uid, tj_msg_info *m)
 	const uint8_t *p = v->mv_data;
 	m->uid = uid;
 	memcpy(m->guid, p, TJ_GUID_LEN);
-	m->modseq = tj_get64(p + 16);
-	m->internal_date = (int64_t)tj_get64(p + 24);
-	m->raw_size = tj_get32(p + 32);
-	m->sys_flags = tj_get32(p + 36);
-	m->keywords = tj_get64(p + 40);
+	m->modseq = le64(p + 16);
+	m->internal_date = (int64_t)le64(p + 24);
+	m->raw_size = le32(p + 32);
+	m->sys_flags = le32(p + 36);
+	m->keywords = le64(p + 40);
 	return 0;
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	v = htole64(v);
+	memcpy(p, &v, 8);
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	v = htole32(v);
+	memcpy(p, &v, 4);
 }
 
 void msg_rec_put(uint8_t out[48], const tj_msg_info *m)
 {
 	memcpy(out, m->guid, TJ_GUID_LEN);
-	tj_put64(out + 16, m->modseq);
-	tj_put64(out + 24, (uint64_t)m->internal_date);
-	tj_put32(out + 32, m->raw_size);
-	tj_put32(out + 36, m->sys_flags);
-	tj_put64(out + 40, m->keywords);
+	put_le64(out + 16, m->modseq);
+	put_le64(out + 24, (uint64_t)m->internal_date);
+	put_le32(out + 32, m->raw_size);
+	put_le32(out + 36, m->sys_flags);
+	put_le64(out + 40, m->keywords);
+}
+
+int changes_covers(MDB_txn *t, MDB_dbi d, uint64_t mbox, uint64_t modseq, uint32_t uid)
+{
+	uint8_t ck[20];
+	key_mod(ck, mbox, modseq, uid);
+	MDB_cursor *c;
+	if (mdb_cursor_open(t, d, &c))
+		return 0;
+	MDB_val k = {20, ck}, v;
+	int mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	int found = 0;
+	if (mrc == 0 && k.mv_size == 20 && memcmp(k.mv_data, ck, 20) == 0) {
+		found = v.mv_size == 0 || (v.mv_size >= 8 && tj_get32(v.mv_data) == uid);
+	} else {
+		/* the entry before: same mailbox and MODSEQ, ranges holding uid */
+		mrc = mdb_cursor_get(c, &k, &v, mrc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+		if (mrc == 0 && k.mv_size == 20 && memcmp(k.mv_data, ck, 16) == 0 && v.mv_size % 8 == 0)
+			for (size_t i = 0; i < v.mv_size && !found; i += 8)
+				found = tj_get32((uint8_t *)v.mv_data + i) <= uid && uid <= tj_get32((uint8_t *)v.mv_data + i + 4);
+	}
+	mdb_cursor_close(c);
+	return found;
 }

@@ -138,6 +138,76 @@ int tj_store_cache_put(tj_store *st, const uint8_t guid[TJ_GUID_LEN], const void
 	return tj_store_run(st, cache_put_fn, &c);
 }
 
+/* one block: n GUIDs, n (offset, length) pairs, then the blobs */
+struct cache_batch {
+	size_t n;
+	uint8_t (*guids)[TJ_GUID_LEN];
+	size_t *off, *len;
+	uint8_t *bytes;
+};
+
+static int cache_batch_fn(tj_wctx *w, void *arg)
+{
+	struct cache_batch *b = arg;
+	int rc = 0;
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		MDB_val v;
+		rc = tj_mget(w->txn, w->st->db_guids, b->guids[i], TJ_GUID_LEN, &v);
+		if (rc == TJ_ENOTFOUND) {
+			rc = 0; /* expunged meanwhile */
+			continue;
+		}
+		if (!rc)
+			rc = tj_mput(w->txn, w->st->db_cache, b->guids[i], TJ_GUID_LEN, b->bytes + b->off[i], b->len[i]);
+	}
+	return rc;
+}
+
+static void cache_batch_done(void *arg, int rc, tj_op *op)
+{
+	struct cache_batch *b = arg;
+	if (rc)
+		tj_log(TJ_LOG_WARN, "store", "event=cache_put_failed blobs=%zu error=\"%s\"", b->n, tj_strerror(rc));
+	free(b->guids);
+	free(b->off);
+	free(b->len);
+	free(b->bytes);
+	free(b);
+}
+
+int tj_store_cache_put_batch(tj_store *st, size_t n, const uint8_t (*guids)[TJ_GUID_LEN], const tj_slice *blobs)
+{
+	if (n == 0)
+		return 0;
+	struct cache_batch *b = calloc(1, sizeof(*b));
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += blobs[i].len;
+	if (b) {
+		b->guids = malloc(n * sizeof(*b->guids));
+		b->off = malloc(n * sizeof(size_t));
+		b->len = malloc(n * sizeof(size_t));
+		b->bytes = malloc(total ? total : 1);
+	}
+	if (!b || !b->guids || !b->off || !b->len || !b->bytes) {
+		if (b)
+			cache_batch_done(b, 0, NULL);
+		return -ENOMEM;
+	}
+	b->n = n;
+	for (size_t i = 0, o = 0; i < n; i++) {
+		memcpy(b->guids[i], guids[i], TJ_GUID_LEN);
+		memcpy(b->bytes + o, blobs[i].ptr, blobs[i].len);
+		b->off[i] = o;
+		b->len[i] = blobs[i].len;
+		o += blobs[i].len;
+	}
+	int rc = tj_store_run_async(st, cache_batch_fn, b, cache_batch_done, b);
+	if (rc)
+		cache_batch_done(b, 0, NULL);
+	return rc;
+}
+
 /* ---- dictionary training ---- */
 
 struct dict_put {
@@ -492,6 +562,181 @@ static int compact_segment(tj_store *st, uint32_t seg, int recompress, uint64_t 
 	return rc == TJ_ESTATE ? 0 : rc; /* written to meanwhile: next time */
 }
 
+/* ---- tidying the change index ----
+ *
+ * Big STOREs leave their messages' earlier change-index entries behind
+ * (store-private.h).  This pass, part of compaction, drops entries stale
+ * for every UID they name and shortens range entries to their live UIDs.
+ * An entry once stale for a UID stays stale (MODSEQs only grow, UIDs are
+ * never reused), so a decision made on a snapshot holds at write time. */
+
+struct tidy_item {
+	uint8_t key[20];    /* the entry */
+	int rewrite;        /* 0: delete it; 1: replace it by newkey -> val */
+	uint8_t newkey[20]; /* keyed by its first live UID */
+	tj_buf val;
+};
+
+struct tidy_batch {
+	struct tidy_item *items;
+	size_t n, cap;
+};
+
+static int tidy_fn(tj_wctx *w, void *arg)
+{
+	struct tidy_batch *b = arg;
+	int rc = 0;
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		struct tidy_item *t = &b->items[i];
+		MDB_val v;
+		if ((rc = tj_mget(w->txn, w->st->db_changes, t->key, 20, &v)) == TJ_ENOTFOUND) {
+			rc = 0; /* gone meanwhile (mailbox deleted) */
+			continue;
+		}
+		if (!rc)
+			rc = tj_mdel(w->txn, w->st->db_changes, t->key, 20);
+		if (!rc && t->rewrite)
+			rc = tj_mput(w->txn, w->st->db_changes, t->newkey, 20, t->val.data, t->val.len);
+	}
+	return rc;
+}
+
+/* tidy_entry - what to do with one entry: 0 keep, 1 delete, 2 rewrite as *nv */
+static int tidy_entry(MDB_txn *txn, tj_store *st, MDB_cursor *mc, const MDB_val *k, const MDB_val *v, tj_buf *nv,
+		      int *rc_r)
+{
+	uint64_t mbox = tj_get64be(k->mv_data), modseq = tj_get64be((uint8_t *)k->mv_data + 8);
+	if (v->mv_size == 0) {
+		uint8_t mk[12];
+		MDB_val mv;
+		tj_msg_info m;
+		key_msg(mk, mbox, tj_get32be((uint8_t *)k->mv_data + 16));
+		int g = tj_mget(txn, st->db_msgs, mk, 12, &mv);
+		if (g == TJ_ENOTFOUND)
+			return 1;
+		if (g || msg_rec_get(&mv, 0, &m)) {
+			*rc_r = g;
+			return 0;
+		}
+		return m.modseq != modseq;
+	}
+	/* ranges: keep the UIDs whose message still has this MODSEQ */
+	tj_buf_reset(nv);
+	const uint8_t *p = v->mv_data;
+	uint32_t run_lo = 0, run_hi = 0;
+	int in_run = 0;
+	for (size_t i = 0; i + 8 <= v->mv_size; i += 8) {
+		uint32_t lo = tj_get32(p + i), hi = tj_get32(p + i + 4);
+		uint8_t mk[12];
+		key_msg(mk, mbox, lo);
+		MDB_val key = {12, mk}, mv;
+		for (int mrc = mdb_cursor_get(mc, &key, &mv, MDB_SET_RANGE); mrc == 0;
+		     mrc = mdb_cursor_get(mc, &key, &mv, MDB_NEXT)) {
+			if (key.mv_size != 12 || tj_get64be(key.mv_data) != mbox)
+				break;
+			uint32_t uid = tj_get32be((uint8_t *)key.mv_data + 8);
+			tj_msg_info m;
+			if (uid > hi || msg_rec_get(&mv, uid, &m))
+				break;
+			if (m.modseq != modseq)
+				continue;
+			if (in_run && run_hi + 1 == uid) {
+				run_hi = uid;
+				continue;
+			}
+			if (in_run) {
+				uint8_t r[8];
+				tj_put32(r, run_lo);
+				tj_put32(r + 4, run_hi);
+				if ((*rc_r = tj_buf_append(nv, r, 8)))
+					return 0;
+			}
+			run_lo = run_hi = uid;
+			in_run = 1;
+		}
+	}
+	if (!in_run)
+		return 1;
+	uint8_t r[8];
+	tj_put32(r, run_lo);
+	tj_put32(r + 4, run_hi);
+	if ((*rc_r = tj_buf_append(nv, r, 8)))
+		return 0;
+	if (nv->len == v->mv_size && memcmp(nv->data, v->mv_data, nv->len) == 0)
+		return 0; /* nothing stale */
+	/* the key names the first live UID: a new key, so delete and put */
+	return 2;
+}
+
+static int tidy_changes(tj_store *st, uint64_t *dropped_r)
+{
+	enum { CHUNK = 4096 };
+	uint8_t after[20];
+	int have_after = 0, rc = 0;
+	for (;;) {
+		tj_rtxn *r;
+		if ((rc = tj_rtxn_begin(st, &r)))
+			return rc;
+		struct tidy_batch b = {0};
+		MDB_cursor *c = NULL, *mc = NULL;
+		size_t seen = 0;
+		if (!(rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_changes, &c))) &&
+		    !(rc = tj_from_mdb(mdb_cursor_open(r->txn, st->db_msgs, &mc)))) {
+			MDB_val k = {20, after}, v;
+			int mrc = have_after ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+			if (mrc == 0 && have_after && k.mv_size == 20 && memcmp(k.mv_data, after, 20) == 0)
+				mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+			tj_buf nv = TJ_BUF_INIT;
+			for (; mrc == 0 && seen < CHUNK && !rc; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT), seen++) {
+				if (k.mv_size != 20 || v.mv_size % 8)
+					continue; /* verify names it */
+				memcpy(after, k.mv_data, 20);
+				have_after = 1;
+				int what = tidy_entry(r->txn, st, mc, &k, &v, &nv, &rc);
+				if (rc || what == 0)
+					continue;
+				if (b.n == b.cap) {
+					size_t cap = b.cap ? b.cap * 2 : 64;
+					struct tidy_item *ni = realloc(b.items, cap * sizeof(*ni));
+					if (!ni) {
+						rc = -ENOMEM;
+						break;
+					}
+					b.items = ni;
+					b.cap = cap;
+				}
+				struct tidy_item *t = &b.items[b.n++];
+				memset(t, 0, sizeof(*t));
+				memcpy(t->key, k.mv_data, 20);
+				if (what == 2) {
+					t->rewrite = 1;
+					memcpy(t->newkey, k.mv_data, 16);
+					tj_put32be(t->newkey + 16, tj_get32(nv.data));
+					if (nv.len > 8 || tj_get32(nv.data) != tj_get32(nv.data + 4))
+						rc = tj_buf_append(&t->val, nv.data, nv.len); /* else one UID: empty value */
+				} else if (dropped_r) {
+					(*dropped_r)++;
+				}
+			}
+			tj_buf_free(&nv);
+			if (!rc && mrc && mrc != MDB_NOTFOUND)
+				rc = tj_from_mdb(mrc);
+		}
+		if (mc)
+			mdb_cursor_close(mc);
+		if (c)
+			mdb_cursor_close(c);
+		tj_rtxn_end(&r);
+		if (!rc && b.n)
+			rc = tj_store_run(st, tidy_fn, &b);
+		for (size_t i = 0; i < b.n; i++)
+			tj_buf_free(&b.items[i].val);
+		free(b.items);
+		if (rc || seen < CHUNK)
+			return rc;
+	}
+}
+
 int tj_store_compact(tj_store *st, double threshold, int recompress, uint64_t *moved_r)
 {
 	uint64_t moved = 0;
@@ -555,6 +800,11 @@ int tj_store_compact(tj_store *st, double threshold, int recompress, uint64_t *m
 		tj_log(TJ_LOG_INFO, "store", "event=segment_compacted seg=%u moved_bytes=%llu result=\"%s\"", segs[i],
 		       (unsigned long long)moved, tj_strerror(rc));
 	}
+	uint64_t dropped = 0;
+	if (!rc)
+		rc = tidy_changes(st, &dropped);
+	if (dropped)
+		tj_log(TJ_LOG_INFO, "store", "event=change_index_tidied dropped=%llu", (unsigned long long)dropped);
 	if (!rc)
 		rc = reap_dead(st);
 	if (moved_r)

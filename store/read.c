@@ -7,6 +7,7 @@
 #include "store/store-private.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,6 +203,7 @@ struct msg_walk {
 	tj_rtxn *r;
 	uint64_t mbox;
 	tj_vanished_fn *vfn;
+	MDB_cursor *mc; /* on msgs, opened when needed */
 };
 
 static int msg_walk_fn(void *arg, MDB_val *k, MDB_val *v)
@@ -221,30 +223,130 @@ int tj_store_msgs(tj_rtxn *r, uint64_t mbox_id, uint32_t uid_lo, uint32_t uid_hi
 {
 	uint8_t k[12];
 	key_msg(k, mbox_id, uid_lo);
-	struct msg_walk w = {fn, arg, uid_hi, r, mbox_id, NULL};
+	struct msg_walk w = {fn, arg, uid_hi, r, mbox_id, NULL, NULL};
 	int rc = walk(r, r->st->db_msgs, k, 12, 8, msg_walk_fn, &w);
 	return rc == 1 ? 0 : rc;
 }
 
+/* tj_store_msgs_get - a cursor steps forward (MDB_NEXT) while the wanted
+ * UID is near and seeks (MDB_SET_RANGE) only across a gap */
+int tj_store_msgs_get(tj_rtxn *r, uint64_t mbox_id, const uint32_t *uids, size_t n, tj_msg_at_fn *fn, void *arg)
+{
+	enum { MAX_STEPS = 8 }; /* MDB_NEXTs before a seek is cheaper */
+	MDB_cursor *c;
+	if (n == 0)
+		return 0;
+	int rc = tj_from_mdb(mdb_cursor_open(r->txn, r->st->db_msgs, &c));
+	if (rc)
+		return rc;
+	MDB_val k, v;
+	int mrc = 0;
+	bool positioned = false;
+	unsigned steps = 0;
+	for (size_t i = 0; i < n;) {
+		uint32_t want = uids[i];
+		if (!positioned) {
+			uint8_t kb[12];
+			key_msg(kb, mbox_id, want);
+			k = (MDB_val){12, kb};
+			mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+			positioned = true;
+			steps = 0;
+		}
+		if (mrc)
+			break;
+		if (k.mv_size != 12 || tj_get64be(k.mv_data) != mbox_id)
+			break; /* past the mailbox: the rest do not exist */
+		uint32_t got = tj_get32be((const uint8_t *)k.mv_data + 8);
+		if (got < want) {
+			if (++steps > MAX_STEPS)
+				positioned = false;
+			else
+				mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+			continue;
+		}
+		steps = 0;
+		if (got > want) {
+			i++; /* not there; the cursor waits for a later UID */
+			continue;
+		}
+		tj_msg_info m;
+		if ((rc = msg_rec_get(&v, got, &m)) || (rc = fn(arg, i, &m)))
+			break;
+		i++;
+		mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(c);
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = tj_from_mdb(mrc);
+	return rc;
+}
+
+/* changed_in - the messages with UIDs lo..hi whose MODSEQ is still modseq */
+static int changed_in(struct msg_walk *w, uint32_t lo, uint32_t hi, uint64_t modseq)
+{
+	int rc = 0;
+	if (!w->mc && (rc = tj_from_mdb(mdb_cursor_open(w->r->txn, w->r->st->db_msgs, &w->mc))))
+		return rc;
+	MDB_cursor *c = w->mc;
+	uint8_t kb[12];
+	key_msg(kb, w->mbox, lo);
+	MDB_val k = {12, kb}, v;
+	int mrc;
+	for (mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); mrc == 0; mrc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 12 || tj_get64be(k.mv_data) != w->mbox)
+			break;
+		uint32_t uid = tj_get32be((uint8_t *)k.mv_data + 8);
+		if (uid > hi)
+			break;
+		tj_msg_info m;
+		if ((rc = msg_rec_get(&v, uid, &m)))
+			break;
+		if (m.modseq == modseq && (rc = w->fn(w->arg, &m)))
+			break;
+	}
+	if (!rc && mrc && mrc != MDB_NOTFOUND)
+		rc = tj_from_mdb(mrc);
+	return rc;
+}
+
+/* an entry of the change index: one UID (empty value) or ranges; entries
+ * whose messages changed again or went are stale and skipped */
 static int changes_walk_fn(void *arg, MDB_val *k, MDB_val *v)
 {
 	struct msg_walk *w = arg;
-	if (k->mv_size != 20)
+	if (k->mv_size != 20 || v->mv_size % 8)
 		return TJ_ECORRUPT;
+	uint64_t modseq = tj_get64be((uint8_t *)k->mv_data + 8);
 	uint32_t uid = tj_get32be((uint8_t *)k->mv_data + 16);
-	tj_msg_info m;
-	int rc = tj_store_msg_get(w->r, w->mbox, uid, &m);
-	if (rc == TJ_ENOTFOUND)
-		return TJ_ECORRUPT; /* the change index names a message that is gone */
-	return rc ? rc : w->fn(w->arg, &m);
+	if (v->mv_size == 0) {
+		tj_msg_info m;
+		int rc = tj_store_msg_get(w->r, w->mbox, uid, &m);
+		if (rc == TJ_ENOTFOUND || (rc == 0 && m.modseq != modseq))
+			return 0;
+		return rc ? rc : w->fn(w->arg, &m);
+	}
+	const uint8_t *p = v->mv_data;
+	for (size_t i = 0; i < v->mv_size; i += 8) {
+		uint32_t lo = tj_get32(p + i), hi = tj_get32(p + i + 4);
+		if (lo > hi)
+			return TJ_ECORRUPT;
+		int rc = changed_in(w, lo, hi, modseq);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 int tj_store_changed_since(tj_rtxn *r, uint64_t mbox_id, uint64_t since, tj_msg_fn *fn, void *arg)
 {
 	uint8_t k[20];
 	key_mod(k, mbox_id, since + 1, 0);
-	struct msg_walk w = {fn, arg, UINT32_MAX, r, mbox_id, NULL};
-	return walk(r, r->st->db_changes, k, 20, 8, changes_walk_fn, &w);
+	struct msg_walk w = {fn, arg, UINT32_MAX, r, mbox_id, NULL, NULL};
+	int rc = walk(r, r->st->db_changes, k, 20, 8, changes_walk_fn, &w);
+	if (w.mc)
+		mdb_cursor_close(w.mc);
+	return rc;
 }
 
 static int vanished_walk_fn(void *arg, MDB_val *k, MDB_val *v)
@@ -259,7 +361,7 @@ int tj_store_vanished_since(tj_rtxn *r, uint64_t mbox_id, uint64_t since, tj_van
 {
 	uint8_t k[20];
 	key_mod(k, mbox_id, since + 1, 0);
-	struct msg_walk w = {NULL, arg, UINT32_MAX, r, mbox_id, fn};
+	struct msg_walk w = {NULL, arg, UINT32_MAX, r, mbox_id, fn, NULL};
 	return walk(r, r->st->db_expunged, k, 20, 8, vanished_walk_fn, &w);
 }
 

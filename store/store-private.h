@@ -7,7 +7,11 @@
  *   mbox      u64 mailbox id (user id << 32 | n) -> mailbox record
  *   mboxname  u32 user id + name -> u64 mailbox id
  *   msgs      u64 mailbox id + u32 UID -> message record (48 bytes)
- *   changes   u64 mailbox id + u64 MODSEQ + u32 UID -> ""   (CONDSTORE)
+ *   changes   u64 mailbox id + u64 MODSEQ + u32 UID -> "" (that UID) or, from
+ *             format 2, the UID ranges (u32 lo, u32 hi each; the first lo is
+ *             the key's UID) an op gave that MODSEQ (CONDSTORE).  An entry is
+ *             stale for a UID whose message has another MODSEQ or is gone;
+ *             readers skip those, compaction tidies them.
  *   expunged  u64 mailbox id + u64 MODSEQ + u32 UID -> ""   (QRESYNC tombstones)
  *   guids     GUID -> location record (segment, offset, lengths, refcount)
  *   seglive   u32 segment + u64 offset -> GUID   (live records per segment)
@@ -28,7 +32,9 @@
 #include <lmdb.h>
 #include <pthread.h>
 
-#define TJ_STORE_FORMAT 1
+/* index format: 1 first; 2 change-index entries may hold UID ranges (a
+ * format-1 index is read as is and marked 2 when opened for writing) */
+#define TJ_STORE_FORMAT 2
 
 enum tj_seg_state { TJ_SEG_LIVE = 0, TJ_SEG_DEAD = 1 };
 
@@ -123,6 +129,9 @@ typedef int tj_req_fn(tj_wctx *w, void *arg);
  * txn; a failure rolls back just this fn) and wait.  Returns fn's result,
  * or the batch's write/commit error. */
 int tj_store_run(tj_store *st, tj_req_fn *fn, void *arg);
+/* tj_store_run_async - the same without waiting: cb(cbarg, rc, NULL) runs on
+ * the committer thread after the batch.  0 if queued (cb will run). */
+int tj_store_run_async(tj_store *st, tj_req_fn *fn, void *arg, tj_store_cb *cb, void *cbarg);
 
 /* apply.c */
 int tj_apply(tj_wctx *w, tj_op *op, const tj_msgrec *msg);
@@ -146,6 +155,8 @@ void key_u64(uint8_t k[8], uint64_t a);
 void key_msg(uint8_t k[12], uint64_t mbox, uint32_t uid);
 void key_mod(uint8_t k[20], uint64_t mbox, uint64_t modseq, uint32_t uid);
 void key_segoff(uint8_t k[12], uint32_t seg, uint64_t off);
+/* changes_covers - 1 if the change index has an entry giving uid MODSEQ modseq */
+int changes_covers(MDB_txn *t, MDB_dbi d, uint64_t mbox, uint64_t modseq, uint32_t uid);
 
 /* segment files (segment.c) */
 int tj_seg_fd(tj_store *st, uint32_t seg);   /* open (cached) fd for reading, or -errno */

@@ -634,6 +634,11 @@ int tj_store_open(const char *dir, const tj_store_opts *opts, tj_store **st_r)
 			rc = tj_mput(txn, st->db_meta, "format", 6, b, 4);
 		} else if (g == 0 && (v.mv_size != 4 || tj_get32(v.mv_data) > TJ_STORE_FORMAT)) {
 			rc = set_err(st, TJ_EVERSION, "%s", "index format is newer than this tjstore");
+		} else if (g == 0 && tj_get32(v.mv_data) < TJ_STORE_FORMAT && !ro) {
+			/* every older index is a valid newer one: only the mark changes */
+			uint8_t b[4];
+			tj_put32(b, TJ_STORE_FORMAT);
+			rc = tj_mput(txn, st->db_meta, "format", 6, b, 4);
 		} else if (g && g != TJ_ENOTFOUND) {
 			rc = g;
 		}
@@ -1156,6 +1161,21 @@ int tj_store_exec(tj_store *st, tj_op *op, const tj_msgrec *msg)
 	struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
 	int rc = tj_store_submit(st, op, msg, waiter_cb, &w);
 	return rc ? rc : waiter_wait(&w);
+}
+
+int tj_store_run_async(tj_store *st, tj_req_fn *fn, void *arg, tj_store_cb *cb, void *cbarg)
+{
+	struct tj_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->fn = fn;
+	r->arg = arg;
+	r->cb = cb;
+	r->cbarg = cbarg;
+	int rc = enqueue(st, r);
+	if (rc)
+		free(r);
+	return rc;
 }
 
 int tj_store_run(tj_store *st, tj_req_fn *fn, void *arg)

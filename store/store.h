@@ -158,6 +158,13 @@ int tj_store_users(tj_rtxn *r, tj_user_fn *fn, void *arg);
 int tj_store_mboxes(tj_rtxn *r, uint32_t user_id, tj_mbox_fn *fn, void *arg);
 int tj_store_subscriptions(tj_rtxn *r, uint32_t user_id, tj_subs_fn *fn, void *arg);
 int tj_store_msgs(tj_rtxn *r, uint64_t mbox_id, uint32_t uid_lo, uint32_t uid_hi, tj_msg_fn *fn, void *arg);
+/* tj_store_msgs_get - the messages of mbox_id named by uids (n UIDs,
+ * strictly ascending), read in one cursor walk instead of one B-tree
+ * descent each: fn(arg, i, m) for every one that exists, in order, i being
+ * its index in uids; UIDs that do not exist are skipped.  The callback
+ * returns 0 to go on; anything else stops the walk and is returned. */
+typedef int tj_msg_at_fn(void *arg, size_t i, const tj_msg_info *m);
+int tj_store_msgs_get(tj_rtxn *r, uint64_t mbox_id, const uint32_t *uids, size_t n, tj_msg_at_fn *fn, void *arg);
 /* messages whose MODSEQ > since (CONDSTORE CHANGEDSINCE) */
 int tj_store_changed_since(tj_rtxn *r, uint64_t mbox_id, uint64_t since, tj_msg_fn *fn, void *arg);
 /* UIDs expunged with MODSEQ > since (QRESYNC VANISHED) */
@@ -176,6 +183,12 @@ int tj_store_cache_get(tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], tj_slice *bl
  * (e.g. after a format change, or for mail imported without one).  Node-local:
  * not an op, not replicated.  0, TJ_ENOTFOUND (no such message) or an error. */
 int tj_store_cache_put(tj_store *st, const uint8_t guid[TJ_GUID_LEN], const void *blob, size_t len);
+
+/* tj_store_cache_put_batch - store or replace the cache blobs of n stored
+ * messages in one commit, without waiting for it (the blobs are copied;
+ * messages gone meanwhile are skipped; a failure is logged).  For upgrading
+ * many blobs at once.  0 when queued, or -ENOMEM / TJ_ECLOSED. */
+int tj_store_cache_put_batch(tj_store *st, size_t n, const uint8_t (*guids)[TJ_GUID_LEN], const tj_slice *blobs);
 
 /* ---- the op log ---- */
 

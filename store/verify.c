@@ -265,10 +265,7 @@ int tj_store_verify(tj_store *st, tj_problem_fn *fn, void *arg)
 				if (g->bad)
 					problem(&v, "user %s mailbox %s uid %u: message %s is damaged", un, mn, uid, hex);
 			}
-			uint8_t ck[20];
-			MDB_val cv;
-			key_mod(ck, id, msg.modseq, uid);
-			if (tj_mget(txn, st->db_changes, ck, 20, &cv))
+			if (!changes_covers(txn, st->db_changes, id, msg.modseq, uid))
 				problem(&v, "user %s mailbox %s uid %u: missing from the MODSEQ index", un, mn, uid);
 		}
 		mdb_cursor_close(mc);

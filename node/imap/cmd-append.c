@@ -3,16 +3,17 @@
  * APPENDUID (UIDPLUS) or [OVERQUOTA].
  *
  * The message is stored as the client sent it; it is parsed here, once,
- * and its serialised MIME form travels with it (tj_msgrec.cache) so FETCH
- * never parses it again.
+ * and its cache blob (imap-cache.h: the MIME form and the decoded header
+ * fields) travels with it (tj_msgrec.cache) so FETCH and SEARCH never parse
+ * it again.
  */
 #include "node/imap/imap-private.h"
+#include "node/imap/imap-cache.h"
 
 #include <string.h>
 #include <time.h>
 
 #include "protocol/imap/imap-append.h"
-#include "protocol/mime/mime.h"
 
 void cmd_append(imap_session *s, const struct imap_command *cmd)
 {
@@ -20,7 +21,6 @@ void cmd_append(imap_session *s, const struct imap_command *cmd)
 	tj_buf name = TJ_BUF_INIT;
 	tj_msgrec m;
 	bool have_rec = false;
-	struct tj_mime_msg *mime = NULL;
 	tj_slice kw[TJ_OP_MAX_KEYWORDS];
 	const char *err = NULL;
 	int rc = imap_append_parse(&a, cmd->args, cmd->argc, &err);
@@ -43,8 +43,8 @@ void cmd_append(imap_session *s, const struct imap_command *cmd)
 	if ((rc = tj_store_prepare(s->cfg.store, a.message, a.message_len, &m)))
 		goto fail;
 	have_rec = true;
-	if (tj_mime_parse((const uint8_t *)a.message, a.message_len, &mime) == 0)
-		(void)tj_mime_serialize(mime, &m.cache); /* without it FETCH parses later */
+	if (imap_cache_build((const uint8_t *)a.message, a.message_len, &m.cache, NULL))
+		tj_buf_reset(&m.cache); /* without it FETCH parses later */
 	for (size_t i = 0; i < a.flags.count; i++)
 		kw[i] = (tj_slice){(const uint8_t *)a.flags.keywords[i], strlen(a.flags.keywords[i])};
 	tj_op op = {.type = TJ_OP_APPEND, .user_id = s->user_id, .mbox_id = mb.id, .raw_size = m.raw_size,
@@ -69,7 +69,6 @@ fail:
 	else
 		imap_store_error(s, cmd, rc, NULL);
 out:
-	tj_mime_free(&mime);
 	if (have_rec)
 		tj_msgrec_free(&m);
 	imap_append_free(&a);

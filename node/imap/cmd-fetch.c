@@ -87,17 +87,10 @@ static int fetch_one(struct fetch_ctx *c, tj_rtxn *r, uint32_t seq, const tj_msg
 		if (rc)
 			return rc;
 	}
-	imap_printf(s, "* %u FETCH (", seq);
-	const char *sep = "";
-	if (c->uid_cmd || (f->items & IMAP_FETCH_UID)) {
-		imap_printf(s, "UID %u", m->uid);
-		sep = " ";
-	}
-	if ((f->items & IMAP_FETCH_FLAGS) || add_flags) {
-		imap_printf(s, "%sFLAGS ", sep);
-		imap_write_msg_flags(&s->out, c->mb, m);
-		sep = " ";
-	}
+	bool with_uid = c->uid_cmd || (f->items & IMAP_FETCH_UID);
+	bool with_flags = (f->items & IMAP_FETCH_FLAGS) || add_flags;
+	imap_fetch_head(s, seq, with_uid, with_flags ? c->mb : NULL, m);
+	const char *sep = with_uid || with_flags ? " " : "";
 	if (f->items & IMAP_FETCH_INTERNALDATE) {
 		imap_printf(s, "%sINTERNALDATE ", sep);
 		imap_write_datetime(&s->out, m->internal_date, 0);
@@ -123,7 +116,9 @@ static int fetch_one(struct fetch_ctx *c, tj_rtxn *r, uint32_t seq, const tj_msg
 		sep = " ";
 	}
 	if (f->items & IMAP_FETCH_MODSEQ) {
-		imap_printf(s, "%sMODSEQ (%llu)", sep, (unsigned long long)m->modseq);
+		if (tj_buf_puts(&s->out, sep) || tj_buf_append(&s->out, "MODSEQ (", 8) ||
+		    imap_put_num(&s->out, m->modseq) || tj_buf_putc(&s->out, ')'))
+			s->out_err = true;
 		sep = " ";
 	}
 	static const struct {
@@ -151,7 +146,8 @@ static int fetch_one(struct fetch_ctx *c, tj_rtxn *r, uint32_t seq, const tj_msg
 			   sec->has_partial, sec->partial_offset, sec->partial_count, &c->tmp);
 		sep = " ";
 	}
-	imap_printf(s, ")\r\n");
+	if (tj_buf_append(&s->out, ")\r\n", 3))
+		s->out_err = true;
 	tj_mime_free(&msg);
 	return 0;
 }
@@ -166,22 +162,29 @@ static bool sets_seen(const struct imap_fetch *f)
 	return false;
 }
 
-/* mark_seen - STORE +FLAGS (\Seen) on the messages that lack it; *set_r
- * gets their UIDs (sorted) so the reply can include FLAGS */
-static int mark_seen(imap_session *s, const struct imap_fetch *f, const struct imap_uids *idx,
+struct seen_ctx {
+	const struct imap_fetch *f;
+	struct imap_uids *set;
+};
+
+static int seen_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct seen_ctx *c = arg;
+	if (c->f->has_changedsince && m->modseq <= c->f->changedsince)
+		return 0;
+	return (m->sys_flags & TJ_F_SEEN) ? 0 : imap_uids_add(c->set, m->uid);
+}
+
+/* mark_seen - STORE +FLAGS (\Seen) on the messages (uids, ascending) that
+ * lack it; *set_r gets their UIDs (sorted) so the reply can include FLAGS */
+static int mark_seen(imap_session *s, const struct imap_fetch *f, const uint32_t *uids, size_t n,
 		     struct imap_uids *set_r)
 {
 	tj_rtxn *r;
+	struct seen_ctx sc = {f, set_r};
 	int rc = tj_rtxn_begin(s->cfg.store, &r);
-	for (size_t i = 0; !rc && i < idx->n; i++) {
-		tj_msg_info m;
-		if (tj_store_msg_get(r, s->mbox_id, s->uids.v[idx->v[i]], &m))
-			continue;
-		if (f->has_changedsince && m.modseq <= f->changedsince)
-			continue;
-		if (!(m.sys_flags & TJ_F_SEEN))
-			rc = imap_uids_add(set_r, m.uid);
-	}
+	if (!rc)
+		rc = tj_store_msgs_get(r, s->mbox_id, uids, n, seen_fn, &sc);
 	tj_rtxn_end(&r);
 	if (rc || set_r->n == 0)
 		return rc;
@@ -196,6 +199,26 @@ static int mark_seen(imap_session *s, const struct imap_fetch *f, const struct i
 		imap_after_write(s, s->mbox_id, op.modseq - 1, op.modseq);
 	tj_op_clear(&op);
 	free(ranges);
+	return rc;
+}
+
+/* the FETCH walk: one message at a time, in message-number order */
+struct walk_ctx {
+	struct fetch_ctx *c;
+	tj_rtxn *r;
+	const struct imap_uids *idx, *seen;
+};
+
+static int walk_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct walk_ctx *w = arg;
+	imap_session *s = w->c->s;
+	const struct imap_fetch *f = w->c->f;
+	if (f->has_changedsince && m->modseq <= f->changedsince)
+		return 0;
+	int rc = fetch_one(w->c, w->r, w->idx->v[i] + 1, m, w->seen->n && imap_uids_find(w->seen, m->uid) >= 0);
+	if (s->out.len > IMAP_OUT_FLUSH)
+		imap_flush(s);
 	return rc;
 }
 
@@ -223,6 +246,7 @@ void cmd_fetch(imap_session *s, const struct imap_command *cmd)
 	bool uid = cmd->kind == IMAP_CMD_UID_FETCH;
 	struct imap_fetch f = IMAP_FETCH_INIT;
 	struct imap_uids idx = {0}, seen = {0};
+	uint32_t *uids = NULL;
 	struct fetch_ctx c = {.s = s, .f = &f, .uid_cmd = uid, .raw = TJ_BUF_INIT, .tmp = TJ_BUF_INIT,
 			      .spec = TJ_BUF_INIT};
 	const char *err = NULL;
@@ -255,7 +279,11 @@ void cmd_fetch(imap_session *s, const struct imap_command *cmd)
 	}
 	if (f.items & IMAP_FETCH_MODSEQ)
 		s->condstore = true;
-	if (!s->readonly && sets_seen(&f) && (rc = mark_seen(s, &f, &idx, &seen))) {
+	if ((rc = imap_uids_at(s, &idx, &uids))) {
+		s->out_err = true;
+		goto out;
+	}
+	if (!s->readonly && sets_seen(&f) && (rc = mark_seen(s, &f, uids, idx.n, &seen))) {
 		imap_store_error(s, cmd, rc, NULL);
 		goto out;
 	}
@@ -278,17 +306,10 @@ void cmd_fetch(imap_session *s, const struct imap_command *cmd)
 		}
 		imap_uids_free(&v.v);
 	}
-	for (size_t i = 0; !rc && i < idx.n; i++) {
-		tj_msg_info m;
-		uint32_t u = s->uids.v[idx.v[i]];
-		if (tj_store_msg_get(r, s->mbox_id, u, &m))
-			continue; /* expunged by another session, not reported yet */
-		if (f.has_changedsince && m.modseq <= f.changedsince)
-			continue;
-		rc = fetch_one(&c, r, idx.v[i] + 1, &m, imap_uids_find(&seen, u) >= 0);
-		if (s->out.len > (256u << 10))
-			imap_flush(s);
-	}
+	/* messages expunged by another session, not reported yet, are skipped */
+	struct walk_ctx w = {&c, r, &idx, &seen};
+	if (!rc)
+		rc = tj_store_msgs_get(r, s->mbox_id, uids, idx.n, walk_fn, &w);
 	if (rc)
 		imap_store_error(s, cmd, rc, NULL);
 	else
@@ -298,6 +319,7 @@ out:
 	imap_fetch_free(&f);
 	imap_uids_free(&idx);
 	imap_uids_free(&seen);
+	free(uids);
 	tj_buf_free(&c.raw);
 	tj_buf_free(&c.tmp);
 	tj_buf_free(&c.spec);

@@ -9,6 +9,7 @@
  * case folded), read only when a text key is reached.
  */
 #include "node/imap/imap-private.h"
+#include "node/imap/imap-cache.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "protocol/mime/mime.h"
 
 #define SECS_PER_DAY 86400
+#define SEARCH_UPGRADE_MAX 5000 /* older cache blobs given search fields per SEARCH */
 
 struct eval {
 	imap_session *s;
@@ -32,6 +34,16 @@ struct eval {
 	struct tj_mime_msg *mime;
 	tj_buf raw, hdr, body, all;
 	bool raw_ok, hdr_ok, body_ok, all_ok;
+	/* the message's cache blob, when it has the decoded header fields */
+	struct imap_cache_view cv;
+	bool cv_tried, cv_ok;
+	/* header keys' strings case-folded once, by index in the key pool */
+	const struct imap_search_key *pool;
+	tj_buf *folded;
+	/* older blobs given their search fields here, stored after the search */
+	uint8_t (*up_guid)[TJ_GUID_LEN];
+	tj_buf *up_blob;
+	size_t up_n, up_cap;
 	int err;
 };
 
@@ -39,6 +51,71 @@ static void eval_reset(struct eval *e)
 {
 	tj_mime_free(&e->mime);
 	e->raw_ok = e->hdr_ok = e->body_ok = e->all_ok = false;
+	e->cv_tried = e->cv_ok = false;
+}
+
+static bool raw_headers(struct eval *e, const uint8_t **p_r, size_t *len_r);
+
+/* upgrade - an older blob (no search fields): make the new one from the
+ * header block, use it now and keep it for storing after the search */
+static bool upgrade(struct eval *e)
+{
+	const uint8_t *hp;
+	size_t hl;
+	if (e->up_n == SEARCH_UPGRADE_MAX || !raw_headers(e, &hp, &hl))
+		return false;
+	if (e->up_n == e->up_cap) {
+		size_t cap = e->up_cap ? e->up_cap * 2 : 64;
+		void *g = realloc(e->up_guid, cap * sizeof(*e->up_guid));
+		if (g)
+			e->up_guid = g;
+		void *b = realloc(e->up_blob, cap * sizeof(*e->up_blob));
+		if (b)
+			e->up_blob = b;
+		if (!g || !b)
+			return false;
+		e->up_cap = cap;
+	}
+	tj_buf *nb = &e->up_blob[e->up_n];
+	*nb = (tj_buf)TJ_BUF_INIT;
+	if (imap_cache_upgrade(hp, hl, e->cv.mime, nb) || imap_cache_open(nb->data, nb->len, &e->cv) ||
+	    !e->cv.has_fields) {
+		tj_buf_free(nb);
+		return false;
+	}
+	memcpy(e->up_guid[e->up_n++], e->m->guid, TJ_GUID_LEN);
+	return true;
+}
+
+/* cache_fields - the message's decoded header fields are at hand (e->cv) */
+static bool cache_fields(struct eval *e)
+{
+	if (!e->cv_tried) {
+		tj_slice blob;
+		e->cv_tried = true;
+		e->cv_ok = tj_store_cache_get(e->r, e->m->guid, &blob) == 0 &&
+			   imap_cache_open(blob.ptr, blob.len, &e->cv) == 0 && (e->cv.has_fields || upgrade(e));
+	}
+	return e->cv_ok;
+}
+
+/* store_upgrades - the blobs upgraded during the search, in one commit
+ * (not waited for: the answer does not depend on it) */
+static void store_upgrades(struct eval *e)
+{
+	tj_slice *v = e->up_n ? malloc(e->up_n * sizeof(*v)) : NULL;
+	for (size_t i = 0; v && i < e->up_n; i++)
+		v[i] = (tj_slice){e->up_blob[i].data, e->up_blob[i].len};
+	if (v)
+		(void)tj_store_cache_put_batch(e->s->cfg.store, e->up_n, (const uint8_t(*)[TJ_GUID_LEN])e->up_guid, v);
+	free(v);
+	for (size_t i = 0; i < e->up_n; i++)
+		tj_buf_free(&e->up_blob[i]);
+	free(e->up_blob);
+	free(e->up_guid);
+	e->up_blob = NULL;
+	e->up_guid = NULL;
+	e->up_n = e->up_cap = 0;
 }
 
 /* raw_headers - the message's header block, raw (*len_r bytes at *p_r,
@@ -56,14 +133,9 @@ static bool raw_headers(struct eval *e, const uint8_t **p_r, size_t *len_r)
 		}
 		e->raw_ok = e->raw.len < PREFIX; /* the prefix is the whole message */
 	}
-	size_t hlen = 0;
-	for (size_t i = 0; i + 1 < e->raw.len && !hlen; i++) {
-		if (e->raw.data[i] != '\n')
-			continue;
-		if (e->raw.data[i + 1] == '\n' ||
-		    (i + 2 < e->raw.len && e->raw.data[i + 1] == '\r' && e->raw.data[i + 2] == '\n'))
-			hlen = i + 1;
-	}
+	size_t hlen = imap_header_len(e->raw.data, e->raw.len);
+	if (hlen == e->raw.len)
+		hlen = 0; /* no empty line in what was read */
 	if (!hlen && !e->raw_ok) {
 		/* a header block longer than the prefix: read it all */
 		tj_buf_reset(&e->raw);
@@ -125,89 +197,57 @@ static const tj_buf *text_of(struct eval *e, enum tj_mime_search_what what)
 
 /* header_match - some header field `name` (unfolded, RFC 2047 decoded)
  * contains needle.  Works on the raw header block: only the fields asked
- * for are decoded, never the whole message. */
+ * for are decoded, never the whole message.  For a message whose cache
+ * blob lacks the decoded fields, and for fields the blob does not keep. */
 static bool header_match(struct eval *e, const char *name, size_t nlen, const char *needle, size_t len)
 {
-	const uint8_t *p, *end;
+	const uint8_t *p, *end, *f;
 	size_t hl;
 	if (!raw_headers(e, &p, &hl))
 		return false;
 	end = p + hl;
-	while (p < end) {
-		const uint8_t *eol = memchr(p, '\n', (size_t)(end - p));
-		const uint8_t *next = eol ? eol + 1 : end;
-		/* the field's continuation lines start with a space or a tab */
-		while (next < end && (*next == ' ' || *next == '\t')) {
-			eol = memchr(next, '\n', (size_t)(end - next));
-			next = eol ? eol + 1 : end;
+	while (imap_header_next(&p, end, &f)) {
+		if (!imap_header_is(f, p, name, nlen))
+			continue;
+		tj_buf_reset(&e->hdr);
+		e->hdr_ok = false; /* the decoded-headers text is no longer in e->hdr */
+		if (imap_header_value(f, p, nlen, &e->hdr) != 0) {
+			e->err = -ENOMEM;
+			return false;
 		}
-		if ((size_t)(next - p) > nlen && p[nlen] == ':' && strncasecmp((const char *)p, name, nlen) == 0) {
-			tj_buf_reset(&e->hdr);
-			e->hdr_ok = false; /* the decoded-headers text is no longer in e->hdr */
-			const uint8_t *v = p + nlen + 1;
-			if (tj_mime_decode_header(v, (size_t)(next - v), &e->hdr) != 0) {
-				e->err = -ENOMEM;
-				return false;
-			}
-			const uint8_t *t = e->hdr.data ? e->hdr.data : (const uint8_t *)"";
-			size_t tl = e->hdr.len;
-			while (tl && (*t == ' ' || *t == '\t')) {
-				t++;
-				tl--;
-			}
-			if (tj_mime_search(t, tl, (const uint8_t *)needle, len) == 1)
-				return true;
-		}
-		p = next;
+		if (tj_mime_search(e->hdr.data ? e->hdr.data : (const uint8_t *)"", e->hdr.len, (const uint8_t *)needle,
+				   len) == 1)
+			return true;
 	}
 	return false;
 }
 
+/* header_key - a FROM/TO/CC/BCC/SUBJECT/HEADER key: from the cache blob's
+ * decoded fields when it has them, else from the message */
+static bool header_key(struct eval *e, const struct imap_search_key *k, const char *name, size_t nlen)
+{
+	int id = imap_cache_field_id(name, nlen);
+	if (id >= 0 && cache_fields(e)) {
+		const tj_buf *n = &e->folded[k - e->pool];
+		int rc = imap_cache_match(&e->cv, (enum imap_cache_field)id, n->data, n->len);
+		if (rc >= 0)
+			return rc == 1;
+		e->cv_ok = false; /* damaged: read the message */
+	}
+	return header_match(e, name, nlen, k->str, k->str_len);
+}
+
 /* sent_days - days since 1970 of the Date: header (time and zone
- * disregarded, RFC 3501 6.4.4); -1 when there is none or it is unreadable */
+ * disregarded, RFC 3501 6.4.4); negative when there is none or it is
+ * unreadable */
 static int64_t sent_days(struct eval *e)
 {
-	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	if (cache_fields(e))
+		return e->cv.sent_day;
 	const tj_buf *h = text_of(e, TJ_MIME_SEARCH_HEADERS);
 	if (!h || !h->data)
 		return -1;
-	const char *p = (const char *)h->data, *end = p + h->len;
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		if (!eol)
-			eol = end;
-		if (eol - p > 5 && strncasecmp(p, "Date:", 5) == 0) {
-			const char *q = p + 5;
-			while (q < eol && !isdigit((unsigned char)*q))
-				q++;
-			int day = 0, year = 0, mon = 0, nd = 0;
-			while (q < eol && isdigit((unsigned char)*q) && nd++ < 2)
-				day = day * 10 + (*q++ - '0');
-			while (q < eol && (*q == ' ' || *q == '-'))
-				q++;
-			if (eol - q < 3)
-				return -1;
-			for (int i = 0; i < 12; i++)
-				if (strncasecmp(q, months + 3 * i, 3) == 0)
-					mon = i + 1;
-			q += 3;
-			while (q < eol && (*q == ' ' || *q == '-'))
-				q++;
-			nd = 0;
-			while (q < eol && isdigit((unsigned char)*q) && nd < 4) {
-				year = year * 10 + (*q++ - '0');
-				nd++;
-			}
-			if (nd == 2)
-				year += year < 50 ? 2000 : 1900;
-			if (!mon || day < 1 || day > 31 || nd < 2)
-				return -1;
-			struct imap_date d = {year, mon, day};
-			return imap_date_days(&d);
-		}
-		p = eol + 1;
-	}
-	return -1;
+	return imap_sent_day((const char *)h->data, h->len);
 }
 
 static int keyword_bit(const tj_mbox_info *mb, const char *kw, size_t len)
@@ -252,12 +292,12 @@ static bool match(struct eval *e, const struct imap_search_key *k)
 		bool set = bit >= 0 && (m->keywords & (1ULL << bit));
 		return k->type == IMAP_SK_KEYWORD ? set : !set;
 	}
-	case IMAP_SK_BCC: return header_match(e, "Bcc", 3, k->str, k->str_len);
-	case IMAP_SK_CC: return header_match(e, "Cc", 2, k->str, k->str_len);
-	case IMAP_SK_FROM: return header_match(e, "From", 4, k->str, k->str_len);
-	case IMAP_SK_TO: return header_match(e, "To", 2, k->str, k->str_len);
-	case IMAP_SK_SUBJECT: return header_match(e, "Subject", 7, k->str, k->str_len);
-	case IMAP_SK_HEADER: return header_match(e, k->header, k->header_len, k->str, k->str_len);
+	case IMAP_SK_BCC: return header_key(e, k, "Bcc", 3);
+	case IMAP_SK_CC: return header_key(e, k, "Cc", 2);
+	case IMAP_SK_FROM: return header_key(e, k, "From", 4);
+	case IMAP_SK_TO: return header_key(e, k, "To", 2);
+	case IMAP_SK_SUBJECT: return header_key(e, k, "Subject", 7);
+	case IMAP_SK_HEADER: return header_key(e, k, k->header, k->header_len);
 	case IMAP_SK_BODY:
 	case IMAP_SK_TEXT: {
 		const tj_buf *t = text_of(e, k->type == IMAP_SK_BODY ? TJ_MIME_SEARCH_BODY : TJ_MIME_SEARCH_ALL);
@@ -297,6 +337,50 @@ static bool match(struct eval *e, const struct imap_search_key *k)
 	return false;
 }
 
+/* fold_needles - the header keys' strings, case-folded once for the
+ * cached fields (tj_mime_search folds both sides on every call) */
+static int fold_needles(const struct imap_search *q, struct eval *e)
+{
+	e->pool = q->pool;
+	e->folded = calloc(q->pool_used ? q->pool_used : 1, sizeof(tj_buf));
+	if (!e->folded)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->pool_used; i++) {
+		const struct imap_search_key *k = &q->pool[i];
+		bool hdr = k->type == IMAP_SK_BCC || k->type == IMAP_SK_CC || k->type == IMAP_SK_FROM ||
+			   k->type == IMAP_SK_TO || k->type == IMAP_SK_SUBJECT || k->type == IMAP_SK_HEADER;
+		int rc = hdr && k->str_len ? tj_mime_fold((const uint8_t *)k->str, k->str_len, &e->folded[i]) : 0;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+struct walk_ctx {
+	struct eval *e;
+	const struct imap_search *q;
+	struct imap_uids *hits;
+	bool uid;
+	uint64_t max_modseq;
+};
+
+static int search_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct walk_ctx *w = arg;
+	struct eval *e = w->e;
+	e->m = m;
+	e->seq = (uint32_t)i + 1;
+	bool hit = match(e, w->q->root);
+	eval_reset(e);
+	if (e->err)
+		return e->err;
+	if (!hit)
+		return 0;
+	if (m->modseq > w->max_modseq)
+		w->max_modseq = m->modseq;
+	return imap_uids_add(w->hits, w->uid ? m->uid : e->seq);
+}
+
 void cmd_search(imap_session *s, const struct imap_command *cmd)
 {
 	bool uid = cmd->kind == IMAP_CMD_UID_SEARCH;
@@ -329,22 +413,11 @@ void cmd_search(imap_session *s, const struct imap_command *cmd)
 	e.mb = &mb;
 	e.max_seq = (uint32_t)s->uids.n;
 	e.max_uid = s->uids.n ? s->uids.v[s->uids.n - 1] : 0;
-	for (size_t i = 0; !rc && i < s->uids.n; i++) {
-		tj_msg_info m;
-		if (tj_store_msg_get(e.r, s->mbox_id, s->uids.v[i], &m))
-			continue;
-		e.m = &m;
-		e.seq = (uint32_t)i + 1;
-		bool hit = match(&e, q.root);
-		eval_reset(&e);
-		if ((rc = e.err))
-			break;
-		if (hit) {
-			rc = imap_uids_add(&hits, uid ? m.uid : e.seq);
-			if (m.modseq > max_modseq)
-				max_modseq = m.modseq;
-		}
-	}
+	if ((rc = fold_needles(&q, &e)))
+		goto fail;
+	struct walk_ctx w = {&e, &q, &hits, uid, 0};
+	rc = tj_store_msgs_get(e.r, s->mbox_id, s->uids.v, s->uids.n, search_fn, &w);
+	max_modseq = w.max_modseq;
 	tj_rtxn_end(&e.r);
 	if (rc)
 		goto fail;
@@ -369,7 +442,8 @@ void cmd_search(imap_session *s, const struct imap_command *cmd)
 	} else {
 		imap_printf(s, "* SEARCH");
 		for (size_t i = 0; i < hits.n; i++)
-			imap_printf(s, " %u", hits.v[i]);
+			if (tj_buf_putc(&s->out, ' ') || imap_put_num(&s->out, hits.v[i]))
+				s->out_err = true;
 		if (q.has_modseq && hits.n)
 			imap_printf(s, " (MODSEQ %llu)", (unsigned long long)max_modseq);
 		imap_printf(s, "\r\n");
@@ -385,6 +459,10 @@ out:
 	tj_buf_free(&e.hdr);
 	tj_buf_free(&e.body);
 	tj_buf_free(&e.all);
+	store_upgrades(&e);
+	for (size_t i = 0; e.folded && i < q.pool_used; i++)
+		tj_buf_free(&e.folded[i]);
+	free(e.folded);
 	imap_search_free(&q);
 	imap_uids_free(&hits);
 }

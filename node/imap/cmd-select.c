@@ -57,6 +57,20 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+struct qr_fetch {
+	imap_session *s;
+	const tj_mbox_info *mb;
+};
+
+static int qr_fetch_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct qr_fetch *f = arg;
+	long idx = imap_uids_find(&f->s->uids, m->uid);
+	if (idx >= 0)
+		imap_flags_line(f->s, (uint32_t)idx + 1, true, f->mb, m, true);
+	return 0;
+}
+
 /* qresync - VANISHED (EARLIER) and FETCH for what changed since the
  * client's (uidvalidity, modseq) */
 static int qresync(imap_session *s, tj_rtxn *r, const tj_mbox_info *mb, const struct imap_select *sel)
@@ -74,15 +88,9 @@ static int qresync(imap_session *s, tj_rtxn *r, const tj_mbox_info *mb, const st
 		rc = tj_store_changed_since(r, mb->id, sel->modseq, qr_changed_fn, &c);
 	if (!rc)
 		qsort(c.v.v, c.v.n, sizeof(uint32_t), cmp_u32);
-	for (size_t i = 0; !rc && i < c.v.n; i++) {
-		long idx = imap_uids_find(&s->uids, c.v.v[i]);
-		tj_msg_info m;
-		if (idx < 0 || tj_store_msg_get(r, mb->id, c.v.v[i], &m))
-			continue;
-		imap_printf(s, "* %ld FETCH (UID %u FLAGS ", idx + 1, m.uid);
-		imap_write_msg_flags(&s->out, mb, &m);
-		imap_printf(s, " MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
-	}
+	struct qr_fetch f = {s, mb};
+	if (!rc)
+		rc = tj_store_msgs_get(r, mb->id, c.v.v, c.v.n, qr_fetch_fn, &f);
 	imap_uids_free(&c.v);
 	return rc;
 }

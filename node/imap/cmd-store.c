@@ -9,6 +9,7 @@
  */
 #include "node/imap/imap-private.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,11 +27,66 @@ static int keyword_slices(const struct imap_flags *fl, tj_slice *out, uint32_t *
 	return 0;
 }
 
+/* CONDSTORE's UNCHANGEDSINCE: which messages may change, which may not */
+struct guard_ctx {
+	imap_session *s;
+	const struct imap_store *st;
+	const struct imap_uids *idx;
+	const uint32_t *uids;
+	bool uid_cmd;
+	uint32_t *target, *tk; /* UIDs allowed to change, and their indexes */
+	size_t nt;
+	struct imap_uids *modified;
+};
+
+static int guard_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct guard_ctx *g = arg;
+	if (m->modseq > g->st->unchangedsince)
+		return imap_uids_add(g->modified, g->uid_cmd ? m->uid : g->idx->v[i] + 1);
+	g->target[g->nt] = m->uid;
+	g->tk[g->nt++] = g->idx->v[i];
+	return 0;
+}
+
+/* the untagged FETCH of each message in the set, after the change */
+struct reply_ctx {
+	imap_session *s;
+	const tj_mbox_info *mb;
+	const uint32_t *tk; /* message indexes of the UIDs walked, or NULL: look up */
+	bool uid_cmd, modseq_only;
+};
+
+static int reply_fn(void *arg, size_t i, const tj_msg_info *m)
+{
+	struct reply_ctx *c = arg;
+	imap_session *s = c->s;
+	long k = c->tk ? (long)c->tk[i] : imap_uids_find(&s->uids, m->uid);
+	if (k < 0)
+		return 0;
+	if (c->modseq_only) {
+		/* .SILENT with CONDSTORE: the new MODSEQ of what changed (RFC 7162 3.1.3) */
+		imap_fetch_begin(s, (uint32_t)k + 1);
+		if ((c->uid_cmd && (tj_buf_append(&s->out, "UID ", 4) || imap_put_num(&s->out, m->uid) ||
+				    tj_buf_putc(&s->out, ' '))) ||
+		    tj_buf_append(&s->out, "MODSEQ (", 8) || imap_put_num(&s->out, m->modseq) ||
+		    tj_buf_append(&s->out, "))\r\n", 4))
+			s->out_err = true;
+	} else {
+		imap_flags_line(s, (uint32_t)k + 1, c->uid_cmd, c->mb, m, s->condstore);
+	}
+	if (s->out.len > IMAP_OUT_FLUSH)
+		imap_flush(s);
+	return 0;
+}
+
 void cmd_store(imap_session *s, const struct imap_command *cmd)
 {
 	bool uid = cmd->kind == IMAP_CMD_UID_STORE;
 	struct imap_store st = IMAP_STORE_INIT;
-	struct imap_uids idx = {0}, target = {0}, modified = {0}, changed = {0};
+	struct imap_uids idx = {0}, modified = {0}, changed = {0};
+	uint32_t *uids = NULL, *target = NULL, *tk = NULL;
+	size_t nt = 0;
 	tj_slice kw[TJ_OP_MAX_KEYWORDS];
 	uint32_t nkw = 0;
 	const char *err = NULL;
@@ -63,24 +119,31 @@ void cmd_store(imap_session *s, const struct imap_command *cmd)
 	}
 	if (st.has_unchangedsince)
 		s->condstore = true;
-	if ((rc = tj_rtxn_begin(s->cfg.store, &r)))
+	if ((rc = imap_uids_at(s, &idx, &uids)))
 		goto fail;
-	for (size_t i = 0; !rc && i < idx.n; i++) {
-		tj_msg_info m;
-		uint32_t u = s->uids.v[idx.v[i]];
-		if (tj_store_msg_get(r, s->mbox_id, u, &m))
-			continue;
-		if (st.has_unchangedsince && m.modseq > st.unchangedsince)
-			rc = imap_uids_add(&modified, uid ? u : idx.v[i] + 1);
-		else
-			rc = imap_uids_add(&target, u);
+	/* the set: every UID the client named (the store skips those expunged
+	 * meanwhile), or with UNCHANGEDSINCE those not changed since */
+	target = uids;
+	nt = idx.n;
+	if (st.has_unchangedsince && idx.n) {
+		struct guard_ctx g = {s, &st, &idx, uids, uid, NULL, NULL, 0, &modified};
+		g.target = malloc(idx.n * sizeof(uint32_t));
+		g.tk = malloc(idx.n * sizeof(uint32_t));
+		target = g.target;
+		tk = g.tk;
+		if (!g.target || !g.tk) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		if ((rc = tj_rtxn_begin(s->cfg.store, &r)) ||
+		    (rc = tj_store_msgs_get(r, s->mbox_id, uids, idx.n, guard_fn, &g)))
+			goto fail;
+		tj_rtxn_end(&r);
+		nt = g.nt;
 	}
-	tj_rtxn_end(&r);
-	if (rc)
-		goto fail;
-	if (target.n) {
+	if (nt) {
 		uint32_t nr;
-		if ((rc = imap_uids_to_ranges(target.v, target.n, &ranges, &nr)))
+		if ((rc = imap_uids_to_ranges(target, nt, &ranges, &nr)))
 			goto fail;
 		static const uint8_t modes[] = {[IMAP_STORE_REPLACE] = TJ_FLAGS_SET, [IMAP_STORE_ADD] = TJ_FLAGS_ADD,
 						[IMAP_STORE_REMOVE] = TJ_FLAGS_REMOVE};
@@ -101,31 +164,12 @@ void cmd_store(imap_session *s, const struct imap_command *cmd)
 	tj_mbox_info mb;
 	if ((rc = tj_rtxn_begin(s->cfg.store, &r)) || (rc = tj_store_mbox_get(r, s->mbox_id, &mb)))
 		goto fail;
-	/* .SILENT with CONDSTORE: the new MODSEQ of what changed (RFC 7162 3.1.3) */
-	for (size_t i = 0; i < changed.n; i++) {
-		tj_msg_info m;
-		long k = imap_uids_find(&s->uids, changed.v[i]);
-		if (k < 0 || tj_store_msg_get(r, s->mbox_id, changed.v[i], &m))
-			continue;
-		imap_printf(s, "* %ld FETCH (", k + 1);
-		if (uid)
-			imap_printf(s, "UID %u ", m.uid);
-		imap_printf(s, "MODSEQ (%llu))\r\n", (unsigned long long)m.modseq);
-	}
-	for (size_t i = 0; !st.silent && i < target.n; i++) {
-		tj_msg_info m;
-		long k = imap_uids_find(&s->uids, target.v[i]);
-		if (k < 0 || tj_store_msg_get(r, s->mbox_id, target.v[i], &m))
-			continue;
-		imap_printf(s, "* %ld FETCH (", k + 1);
-		if (uid)
-			imap_printf(s, "UID %u ", m.uid);
-		imap_printf(s, "FLAGS ");
-		imap_write_msg_flags(&s->out, &mb, &m);
-		if (s->condstore)
-			imap_printf(s, " MODSEQ (%llu)", (unsigned long long)m.modseq);
-		imap_printf(s, ")\r\n");
-	}
+	struct reply_ctx rc_changed = {s, &mb, NULL, uid, true};
+	if (changed.n && (rc = tj_store_msgs_get(r, s->mbox_id, changed.v, changed.n, reply_fn, &rc_changed)))
+		goto fail;
+	struct reply_ctx rc_all = {s, &mb, tk ? tk : idx.v, uid, false};
+	if (!st.silent && nt && (rc = tj_store_msgs_get(r, s->mbox_id, target, nt, reply_fn, &rc_all)))
+		goto fail;
 	tj_rtxn_end(&r);
 	if (modified.n) {
 		imap_printf(s, "%s OK [MODIFIED ", cmd->tag);
@@ -140,9 +184,12 @@ fail:
 out:
 	tj_rtxn_end(&r);
 	free(ranges);
+	if (target != uids)
+		free(target);
+	free(tk);
+	free(uids);
 	imap_store_free(&st);
 	imap_uids_free(&idx);
-	imap_uids_free(&target);
 	imap_uids_free(&modified);
 	imap_uids_free(&changed);
 }

@@ -95,6 +95,11 @@ struct imap_session {
 };
 
 /* ---- output (imap-session.c) ---- */
+/* Output buffers bigger than this are handed on rather than copied, and
+ * are not kept by an idle session.  Commands answering one line per
+ * message move their output on (imap_flush) past IMAP_OUT_FLUSH. */
+#define IMAP_OUT_KEEP (64u << 10)
+#define IMAP_OUT_FLUSH (4u << 20)
 void imap_printf(imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* imap_tagged - "<tag> OK|NO|BAD text\r\n" (text may start with "[CODE] "). */
 void imap_tagged(imap_session *s, const struct imap_command *cmd, const char *status, const char *fmt, ...)
@@ -122,8 +127,25 @@ int imap_sel_resolve(imap_session *s, const struct imap_seqset *set, bool uid, s
 /* flag conversions between the parser's and the store's bit layouts */
 uint32_t imap_flags_to_store(uint32_t imap_bits);
 uint32_t imap_flags_from_store(uint32_t store_bits);
-/* imap_write_msg_flags - "(\Seen kw)" for a message of mailbox mb */
-void imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *m);
+/* imap_write_msg_flags - "(\Seen kw)" for a message of mailbox mb, as
+ * imap_write_flags writes it.  0 or a tj_buf error. */
+int imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *m);
+/* Response writers without printf, for commands that answer one line per
+ * message (FETCH, STORE, flag updates); errors set s->out_err. */
+/* imap_put_num - append v in decimal.  0 or a tj_buf error. */
+int imap_put_num(tj_buf *b, uint64_t v);
+/* imap_fetch_begin - "* SEQ FETCH (" */
+void imap_fetch_begin(imap_session *s, uint32_t seq);
+/* imap_fetch_head - "* SEQ FETCH (" then "UID u" when with_uid, then
+ * "FLAGS (...)" when flags_mb is not NULL (m's flags, mailbox flags_mb) */
+void imap_fetch_head(imap_session *s, uint32_t seq, bool with_uid, const tj_mbox_info *flags_mb, const tj_msg_info *m);
+/* imap_flags_line - "* SEQ FETCH ([UID u ]FLAGS (...)[ MODSEQ (m)])\r\n" */
+void imap_flags_line(imap_session *s, uint32_t seq, bool with_uid, const tj_mbox_info *mb, const tj_msg_info *m,
+		     bool with_modseq);
+/* imap_uids_at - the UIDs of message indexes idx (ascending) of the
+ * selected mailbox, as a malloc'd array (NULL when idx is empty).
+ * 0 or -ENOMEM. */
+int imap_uids_at(imap_session *s, const struct imap_uids *idx, uint32_t **uids_r);
 /* imap_mbox_decode - wire (mUTF-7) name -> UTF-8 store name in out (INBOX
  * normalised, trailing '/' dropped).  0 or TJ_EINVAL. */
 int imap_mbox_decode(const char *wire, size_t len, tj_buf *out);

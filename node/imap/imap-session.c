@@ -135,12 +135,20 @@ void imap_flush(imap_session *s)
 	if (s->out.len == 0 && !s->out_err && s->state != IMAP_ST_LOGOUT)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (s->out.len && tj_buf_append(&s->out_pending, s->out.data, s->out.len))
+	if (s->out.len && s->out_pending.len == 0 && s->out.len > IMAP_OUT_KEEP) {
+		/* a big answer changes hands instead of being copied */
+		tj_buf t = s->out_pending;
+		s->out_pending = s->out;
+		s->out = t;
+	} else if (s->out.len && tj_buf_append(&s->out_pending, s->out.data, s->out.len)) {
 		s->out_err = true;
+	}
 	if (s->out_err || s->state == IMAP_ST_LOGOUT)
 		s->close = true;
 	pthread_mutex_unlock(&s->mu);
 	tj_buf_reset(&s->out);
+	if (s->out.cap > IMAP_OUT_KEEP)
+		tj_buf_free(&s->out); /* an idle session keeps little */
 }
 
 /* ---- life cycle ---- */
@@ -213,11 +221,19 @@ int imap_session_feed(imap_session *s, const void *buf, size_t len)
 
 int imap_session_output(imap_session *s, tj_buf *out)
 {
+	int rc = 0;
 	pthread_mutex_lock(&s->mu);
-	int rc = s->out_pending.len ? tj_buf_append(out, s->out_pending.data, s->out_pending.len) : 0;
+	if (s->out_pending.len && out->len == 0 && out->max == 0 && s->out_pending.len > IMAP_OUT_KEEP) {
+		/* a big answer changes hands instead of being copied */
+		tj_buf_free(out);
+		*out = s->out_pending;
+		s->out_pending = (tj_buf)TJ_BUF_INIT;
+	} else if (s->out_pending.len) {
+		rc = tj_buf_append(out, s->out_pending.data, s->out_pending.len);
+	}
 	if (!rc)
 		tj_buf_reset(&s->out_pending);
-	if (s->out_pending.cap > (1u << 20) && !s->out_pending.len)
+	if (s->out_pending.cap > IMAP_OUT_KEEP && !s->out_pending.len)
 		tj_buf_free(&s->out_pending);
 	pthread_mutex_unlock(&s->mu);
 	return rc;

@@ -77,22 +77,24 @@ void imap_expunged(imap_session *s, const uint32_t *uids, size_t n)
 }
 
 /* report_flags - unsolicited FETCH for UIDs whose flags changed */
-static void report_flags(imap_session *s, tj_rtxn *r, const tj_mbox_info *mb, struct imap_uids *changed)
+struct report_ctx {
+	imap_session *s;
+	const tj_mbox_info *mb;
+};
+
+static int report_fn(void *arg, size_t i, const tj_msg_info *m)
 {
-	for (size_t i = 0; i < changed->n; i++) {
-		long idx = imap_uids_find(&s->uids, changed->v[i]);
-		tj_msg_info m;
-		if (idx < 0 || tj_store_msg_get(r, s->mbox_id, changed->v[i], &m))
-			continue;
-		imap_printf(s, "* %ld FETCH (", idx + 1);
-		if (s->qresync)
-			imap_printf(s, "UID %u ", m.uid);
-		imap_printf(s, "FLAGS ");
-		imap_write_msg_flags(&s->out, mb, &m);
-		if (s->condstore)
-			imap_printf(s, " MODSEQ (%llu)", (unsigned long long)m.modseq);
-		imap_printf(s, ")\r\n");
-	}
+	struct report_ctx *c = arg;
+	long idx = imap_uids_find(&c->s->uids, m->uid);
+	if (idx >= 0)
+		imap_flags_line(c->s, (uint32_t)idx + 1, c->s->qresync, c->mb, m, c->s->condstore);
+	return 0;
+}
+
+static int report_flags(imap_session *s, tj_rtxn *r, const tj_mbox_info *mb, struct imap_uids *changed)
+{
+	struct report_ctx c = {s, mb};
+	return tj_store_msgs_get(r, s->mbox_id, changed->v, changed->n, report_fn, &c);
 }
 
 int imap_sync(imap_session *s, bool allow_expunge)
@@ -127,7 +129,7 @@ int imap_sync(imap_session *s, bool allow_expunge)
 	}
 	if (c.changed.n) {
 		qsort(c.changed.v, c.changed.n, sizeof(uint32_t), cmp_u32);
-		report_flags(s, r, &mb, &c.changed);
+		rc = report_flags(s, r, &mb, &c.changed);
 	}
 out_c:
 	imap_uids_free(&c.added);

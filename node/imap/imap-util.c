@@ -4,6 +4,7 @@
  * the parse-once MIME cache.
  */
 #include "node/imap/imap-private.h"
+#include "node/imap/imap-cache.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -105,6 +106,20 @@ int imap_sel_resolve(imap_session *s, const struct imap_seqset *set, bool uid, s
 	return rc;
 }
 
+int imap_uids_at(imap_session *s, const struct imap_uids *idx, uint32_t **uids_r)
+{
+	*uids_r = NULL;
+	if (idx->n == 0)
+		return 0;
+	uint32_t *v = malloc(idx->n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < idx->n; i++)
+		v[i] = s->uids.v[idx->v[i]];
+	*uids_r = v;
+	return 0;
+}
+
 static const struct {
 	uint32_t imap, store;
 } flag_map[] = {
@@ -130,22 +145,132 @@ uint32_t imap_flags_from_store(uint32_t store_bits)
 	return r;
 }
 
-void imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *m)
+/* in-place writers for a line whose room is reserved */
+static char *put_num(char *p, uint64_t v)
 {
-	/* keyword names are slices; imap_write_flags wants C strings */
-	char names[TJ_OP_MAX_KEYWORDS][TJ_OP_MAX_KEYWORD + 1];
-	const char *kw[TJ_OP_MAX_KEYWORDS];
+	char t[20];
 	size_t n = 0;
-	for (uint32_t i = 0; i < mb->nkeywords && i < 64; i++) {
-		if (!(m->keywords & (1ULL << i)))
+	do {
+		t[sizeof(t) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	memcpy(p, t + sizeof(t) - n, n);
+	return p + n;
+}
+
+int imap_put_num(tj_buf *b, uint64_t v)
+{
+	char t[20];
+	return tj_buf_append(b, t, (size_t)(put_num(t, v) - t));
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_sysflags(char *p, uint32_t f)
+{
+	static const struct {
+		uint32_t bit;
+		const char *name;
+		size_t len;
+	} sys[] = {
+		{TJ_F_ANSWERED, "\\Answered", 9}, {TJ_F_FLAGGED, "\\Flagged", 8}, {TJ_F_DELETED, "\\Deleted", 8},
+		{TJ_F_SEEN, "\\Seen", 5},         {TJ_F_DRAFT, "\\Draft", 6},
+	};
+	char *start = p;
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+		if (!(f & sys[i].bit))
 			continue;
-		size_t len = mb->keywords[i].len < TJ_OP_MAX_KEYWORD ? mb->keywords[i].len : TJ_OP_MAX_KEYWORD;
-		memcpy(names[n], mb->keywords[i].ptr, len);
-		names[n][len] = 0;
-		kw[n] = names[n];
-		n++;
+		if (p > start)
+			*p++ = ' ';
+		p = put_str(p, sys[i].name, sys[i].len);
 	}
-	imap_write_flags(b, imap_flags_from_store(m->sys_flags), kw, n);
+	return p;
+}
+
+int imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *m)
+{
+	/* the order of imap_write_flags: system flags, then keywords */
+	char tmp[64], *p = tmp;
+	*p++ = '(';
+	p = put_sysflags(p, m->sys_flags);
+	int rc = 0;
+	if (m->keywords) {
+		bool sp = p > tmp + 1;
+		rc = tj_buf_append(b, tmp, (size_t)(p - tmp));
+		p = tmp;
+		for (uint32_t i = 0; rc == 0 && i < mb->nkeywords && i < 64; i++) {
+			if (!(m->keywords & (1ULL << i)))
+				continue;
+			size_t len = mb->keywords[i].len < TJ_OP_MAX_KEYWORD ? mb->keywords[i].len : TJ_OP_MAX_KEYWORD;
+			if ((!sp || (rc = tj_buf_putc(b, ' ')) == 0))
+				rc = tj_buf_append(b, mb->keywords[i].ptr, len);
+			sp = true;
+		}
+	}
+	*p++ = ')';
+	return rc ? rc : tj_buf_append(b, tmp, (size_t)(p - tmp));
+}
+
+void imap_fetch_head(imap_session *s, uint32_t seq, bool with_uid, const tj_mbox_info *flags_mb, const tj_msg_info *m)
+{
+	enum { ROOM = 128 }; /* "* n FETCH (UID n FLAGS (" and every system flag */
+	tj_buf *b = &s->out;
+	if (tj_buf_reserve(b, ROOM)) {
+		s->out_err = true;
+		return;
+	}
+	char *p0 = (char *)b->data + b->len, *p = p0;
+	p = put_str(p, "* ", 2);
+	p = put_num(p, seq);
+	p = put_str(p, " FETCH (", 8);
+	if (with_uid) {
+		p = put_str(p, "UID ", 4);
+		p = put_num(p, m->uid);
+	}
+	bool kw = flags_mb && m->keywords;
+	if (flags_mb) {
+		if (with_uid)
+			*p++ = ' ';
+		p = put_str(p, "FLAGS ", 6);
+		if (!kw) {
+			*p++ = '(';
+			p = put_sysflags(p, m->sys_flags);
+			*p++ = ')';
+		}
+	}
+	b->len += (size_t)(p - p0);
+	b->data[b->len] = 0;
+	if (kw && imap_write_msg_flags(b, flags_mb, m)) /* keywords: names of any length */
+		s->out_err = true;
+}
+
+void imap_fetch_begin(imap_session *s, uint32_t seq)
+{
+	imap_fetch_head(s, seq, false, NULL, NULL);
+}
+
+void imap_flags_line(imap_session *s, uint32_t seq, bool with_uid, const tj_mbox_info *mb, const tj_msg_info *m,
+		     bool with_modseq)
+{
+	imap_fetch_head(s, seq, with_uid, mb, m);
+	tj_buf *b = &s->out;
+	if (tj_buf_reserve(b, 40)) {
+		s->out_err = true;
+		return;
+	}
+	char *p0 = (char *)b->data + b->len, *p = p0;
+	if (with_modseq) {
+		p = put_str(p, " MODSEQ (", 9);
+		p = put_num(p, m->modseq);
+		*p++ = ')';
+	}
+	p = put_str(p, ")\r\n", 3);
+	b->len += (size_t)(p - p0);
+	b->data[b->len] = 0;
 }
 
 int imap_find_target(imap_session *s, const struct imap_command *cmd, const char *wire, size_t len, tj_buf *name_r,
@@ -202,8 +327,10 @@ int imap_get_mime(imap_session *s, tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], 
 		  tj_buf *raw_r)
 {
 	tj_slice blob;
+	struct imap_cache_view cv;
 	int rc = tj_store_cache_get(r, guid, &blob);
-	if (rc == 0 && tj_mime_deserialize(blob.ptr, blob.len, msg_r) == 0) {
+	if (rc == 0 && imap_cache_open(blob.ptr, blob.len, &cv) == 0 &&
+	    tj_mime_deserialize(cv.mime.ptr, cv.mime.len, msg_r) == 0) {
 		if (raw_r) {
 			tj_buf_reset(raw_r);
 			return tj_store_read(r, guid, 0, SIZE_MAX, raw_r);
@@ -218,8 +345,8 @@ int imap_get_mime(imap_session *s, tj_rtxn *r, const uint8_t guid[TJ_GUID_LEN], 
 	tj_buf_reset(rb);
 	rc = tj_store_read(r, guid, 0, SIZE_MAX, rb);
 	if (!rc)
-		rc = tj_mime_parse(rb->data, rb->len, msg_r);
-	if (!rc && tj_mime_serialize(*msg_r, &ser) == 0)
+		rc = imap_cache_build(rb->data ? rb->data : (const uint8_t *)"", rb->len, &ser, msg_r);
+	if (!rc)
 		(void)tj_store_cache_put(s->cfg.store, guid, ser.data, ser.len); /* best effort */
 	tj_buf_free(&raw);
 	tj_buf_free(&ser);

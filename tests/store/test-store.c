@@ -8,6 +8,7 @@
 #include "store/record.h"
 #include "tests/store/store-testlib.h"
 
+#include <stdbool.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -406,6 +407,149 @@ TJ_TEST(changed_since_follows_modseq)
 	tj_store_close(&st);
 }
 
+/* the change index after big STOREs (one entry of ranges, earlier entries
+ * left stale), small STOREs (stale entries deleted), EXPUNGE and a tidy by
+ * compaction: changed_since must give exactly the messages whose MODSEQ is
+ * above `since`, each once, in MODSEQ order */
+struct changed {
+	uint32_t uid[400];
+	uint64_t modseq[400];
+	int n;
+};
+
+static int collect_changed(void *arg, const tj_msg_info *m)
+{
+	struct changed *c = arg;
+	if (c->n < 400) {
+		c->uid[c->n] = m->uid;
+		c->modseq[c->n++] = m->modseq;
+	}
+	return 0;
+}
+
+static void check_changed(tj_store *st, uint64_t mbox, uint64_t since)
+{
+	struct changed got = {.n = 0};
+	tj_rtxn *r;
+	TJ_OKRC(tj_rtxn_begin(st, &r));
+	TJ_OKRC(tj_store_changed_since(r, mbox, since, collect_changed, &got));
+	tj_rtxn_end(&r);
+	int want = 0;
+	for (uint32_t uid = 1; uid <= 300; uid++) {
+		tj_rtxn *r2;
+		tj_msg_info m;
+		TJ_OKRC(tj_rtxn_begin(st, &r2));
+		int rc = tj_store_msg_get(r2, mbox, uid, &m);
+		tj_rtxn_end(&r2);
+		if (rc || m.modseq <= since)
+			continue;
+		want++;
+		int seen = 0;
+		for (int i = 0; i < got.n; i++)
+			seen += got.uid[i] == uid && got.modseq[i] == m.modseq;
+		if (seen != 1)
+			TJ_FAIL("since %llu: uid %u (modseq %llu) reported %d times", (unsigned long long)since, uid,
+				(unsigned long long)m.modseq, seen);
+	}
+	TJ_ASSERT_INT(got.n, ==, want);
+	for (int i = 1; i < got.n; i++)
+		TJ_ASSERT(got.modseq[i - 1] < got.modseq[i] ||
+			  (got.modseq[i - 1] == got.modseq[i] && got.uid[i - 1] < got.uid[i]));
+}
+
+TJ_TEST(changed_since_after_big_and_small_stores)
+{
+	tj_store *st = t_open(tj_test_tmpdir());
+	uint32_t u = t_user(st, "erin", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	for (int i = 0; i < 300; i++)
+		t_append(st, u, inbox, "Subject: x\n\n.\n");
+	uint64_t marks[8];
+	int nm = 0;
+	marks[nm++] = 0;
+	struct {
+		uint32_t lo, hi;
+		uint8_t mode;
+		uint32_t flags;
+		int expunge;
+	} steps[] = {
+		{1, 300, TJ_FLAGS_ADD, TJ_F_SEEN, 0},       /* big: one range entry, 300 stale */
+		{10, 20, TJ_FLAGS_ADD, TJ_F_FLAGGED, 0},    /* small: deletes what it makes stale */
+		{1, 300, TJ_FLAGS_REMOVE, TJ_F_SEEN, 0},    /* big over a mix of entries */
+		{50, 59, 0, 0, 1},                          /* expunge inside a range entry */
+		{2, 299, TJ_FLAGS_SET, TJ_F_ANSWERED, 0},   /* big, with a hole */
+		{100, 100, TJ_FLAGS_ADD, TJ_F_DRAFT, 0},    /* one message */
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		marks[nm++] = t_mbox_info(st, inbox).highestmodseq;
+		tj_range rg = {steps[i].lo, steps[i].hi};
+		tj_op op = {.type = steps[i].expunge ? TJ_OP_EXPUNGE : TJ_OP_STORE, .user_id = u, .mbox_id = inbox,
+			    .mode = steps[i].mode, .sys_flags = steps[i].flags, .ranges = &rg, .nranges = 1};
+		TJ_OKRC(tj_store_exec(st, &op, NULL));
+		tj_op_clear(&op);
+		t_verify_clean(st);
+	}
+	for (int i = 0; i < nm; i++)
+		check_changed(st, inbox, marks[i]);
+	/* compaction tidies stale entries away; the answers stay the same */
+	TJ_OKRC(tj_store_compact(st, 0.5, 0, NULL));
+	t_verify_clean(st);
+	for (int i = 0; i < nm; i++)
+		check_changed(st, inbox, marks[i]);
+	tj_store_close(&st);
+}
+
+/* the apply walk over a STORE's ranges: one cursor that steps over short
+ * gaps, seeks over long ones and seeks back for unsorted ranges */
+TJ_TEST(store_ranges_gaps_and_unsorted)
+{
+	tj_store *st = t_open(tj_test_tmpdir());
+	uint32_t u = t_user(st, "fay", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	for (int i = 0; i < 120; i++)
+		t_append(st, u, inbox, "Subject: x\n\n.\n");
+	tj_range ex = {30, 39}; /* a hole the walk must step or seek over */
+	tj_op e = {.type = TJ_OP_EXPUNGE, .user_id = u, .mbox_id = inbox, .ranges = &ex, .nranges = 1};
+	TJ_OKRC(tj_store_exec(st, &e, NULL));
+	tj_op_clear(&e);
+	tj_range rs[] = {{50, 60}, {1, 5}, {7, 7}, {9, 12}, {25, 45}, {90, 200}, {70, 70}, {3, 8}};
+	tj_op op = {.type = TJ_OP_STORE, .user_id = u, .mbox_id = inbox, .mode = TJ_FLAGS_ADD, .sys_flags = TJ_F_FLAGGED,
+		    .ranges = rs, .nranges = sizeof(rs) / sizeof(rs[0])};
+	TJ_OKRC(tj_store_exec(st, &op, NULL));
+	tj_op_clear(&op);
+	for (uint32_t uid = 1; uid <= 120; uid++) {
+		if (uid >= 30 && uid <= 39)
+			continue;
+		bool want = false;
+		for (size_t i = 0; i < sizeof(rs) / sizeof(rs[0]); i++)
+			want |= uid >= rs[i].lo && uid <= rs[i].hi;
+		tj_msg_info m = t_msg(st, inbox, uid);
+		if (!!(m.sys_flags & TJ_F_FLAGGED) != want)
+			TJ_FAIL("uid %u: flagged %d, want %d", uid, !!(m.sys_flags & TJ_F_FLAGGED), want);
+	}
+	/* sorted ranges every third and every twentieth UID */
+	tj_range every[60];
+	uint32_t nr = 0;
+	for (uint32_t uid = 1; uid <= 120; uid += uid < 60 ? 3 : 20)
+		every[nr++] = (tj_range){uid, uid};
+	tj_op op2 = {.type = TJ_OP_STORE, .user_id = u, .mbox_id = inbox, .mode = TJ_FLAGS_ADD, .sys_flags = TJ_F_SEEN,
+		     .ranges = every, .nranges = nr};
+	TJ_OKRC(tj_store_exec(st, &op2, NULL));
+	uint64_t changed = tj_ranges_count(op2.ranges, op2.nranges);
+	tj_op_clear(&op2);
+	uint64_t want_changed = 0;
+	for (uint32_t i = 0; i < nr; i++) {
+		bool gone = every[i].lo >= 30 && every[i].lo <= 39;
+		want_changed += !gone;
+		if (!gone)
+			TJ_ASSERT(t_msg(st, inbox, every[i].lo).sys_flags & TJ_F_SEEN);
+	}
+	TJ_ASSERT_INT(changed, ==, want_changed);
+	TJ_ASSERT_INT(t_mbox_info(st, inbox).unseen, ==, 110 - want_changed);
+	t_verify_clean(st);
+	tj_store_close(&st);
+}
+
 int collect(void *arg, const tj_msg_info *m)
 {
 	struct {
@@ -490,6 +634,25 @@ TJ_TEST(oplog_replay_gives_identical_state)
 			op.mbox_id2 = boxes[ui][bj];
 		} else {
 			op.type = TJ_OP_EXPUNGE;
+		}
+		TJ_OKRC(tj_store_exec(st, &op, NULL));
+		tj_op_clear(&op);
+	}
+	/* big STOREs (one change-index entry of ranges) and expunges among them */
+	for (int step = 0; step < 30; step++) {
+		int ui = rand() % 3, bi = rand() % 3;
+		tj_range rg = {1, UINT32_MAX};
+		tj_op op = {.user_id = users[ui], .mbox_id = boxes[ui][bi], .ranges = &rg, .nranges = 1};
+		if (step % 3 == 2) {
+			rg.lo = (uint32_t)(1 + rand() % 40);
+			rg.hi = rg.lo + (uint32_t)(rand() % 10);
+			op.type = TJ_OP_EXPUNGE;
+		} else {
+			op.type = TJ_OP_STORE;
+			op.mode = (uint8_t)(rand() % 3);
+			op.sys_flags = (uint32_t)(rand() % 32);
+			op.keywords = &kws[rand() % 3];
+			op.nkeywords = 1;
 		}
 		TJ_OKRC(tj_store_exec(st, &op, NULL));
 		tj_op_clear(&op);

@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "node/imap/imap-session.h"
 #include "protocol/imap/imap-parser.h"
+#include "protocol/mime/mime.h"
 #include "tests/store/store-testlib.h"
 
 #include <pthread.h>
