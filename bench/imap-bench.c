@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
+
 #define MSG_MIN 2900
 #define MSG_MAX 5000
 #define LINE_MAX_BYTES (64u << 20) /* one logical response line (SEARCH results) */
@@ -64,131 +66,7 @@
 
 /* ---- small helpers ---- */
 
-static double now(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("imap-bench: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	exit(2);
-}
-
-static void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (!p)
-		die("out of memory");
-	return p;
-}
-
-static double self_cpu(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       (double)ru.ru_stime.tv_usec / 1e6;
-}
-
 /* ---- the server's process tree, from /proc ---- */
-
-struct proc {
-	int pid, ppid;
-	double cpu; /* utime + stime + cutime + cstime, seconds */
-};
-
-static int read_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, cap - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = 0;
-	return (int)n;
-}
-
-static bool read_proc(int pid, struct proc *p)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (read_file(path, buf, sizeof(buf)) < 0)
-		return false;
-	char *e = strrchr(buf, ')'); /* the command name may hold blanks */
-	if (!e)
-		return false;
-	/* after ")": state ppid pgrp session tty tpgid flags minflt cminflt
-	 * majflt cmajflt utime stime cutime cstime */
-	int ppid;
-	unsigned long long t[4];
-	if (sscanf(e + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ppid, &t[0], &t[1],
-		   &t[2], &t[3]) != 5)
-		return false;
-	p->pid = pid;
-	p->ppid = ppid;
-	p->cpu = (double)(t[0] + t[1] + t[2] + t[3]) / (double)sysconf(_SC_CLK_TCK);
-	return true;
-}
-
-/* tree - the processes of the subtree rooted at root; returns the count */
-static size_t tree(int root, struct proc **out)
-{
-	static struct proc *all;
-	static size_t cap;
-	size_t n = 0;
-	DIR *d = opendir("/proc");
-	if (!d)
-		die("/proc: %s", strerror(errno));
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 1024;
-			all = xrealloc(all, cap * sizeof(*all));
-		}
-		if (read_proc((int)pid, &all[n]))
-			n++;
-	}
-	closedir(d);
-	/* mark the subtree: repeat until no process joins (depth is small) */
-	char *in = calloc(n ? n : 1, 1);
-	bool grew = true;
-	for (size_t i = 0; i < n; i++)
-		if (all[i].pid == root)
-			in[i] = 1;
-	while (grew) {
-		grew = false;
-		for (size_t i = 0; i < n; i++) {
-			if (in[i])
-				continue;
-			for (size_t j = 0; j < n; j++)
-				if (in[j] && all[j].pid == all[i].ppid) {
-					in[i] = 1, grew = true;
-					break;
-				}
-		}
-	}
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (in[i])
-			all[m++] = all[i];
-	free(in);
-	*out = all;
-	return m;
-}
 
 static int g_pid; /* the server's root process, 0: none */
 
@@ -282,11 +160,6 @@ static void load_file(const char *path)
 	msgs[nmsgs].data = out;
 	msgs[nmsgs].len = o;
 	nmsgs++;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void load_dir(const char *dir, int depth)
@@ -937,12 +810,6 @@ out:
 /* ---- workload: cmds (single commands, repeated) ---- */
 
 #define CMDS_MAX 16
-
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static int run_cmds(const char **texts, int ntexts, int reps)
 {
