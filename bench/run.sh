@@ -39,7 +39,8 @@
 #      filled over APPEND, Dovecot's by doveadm import (FILL)
 #   W4 du of the mail directory after the W1 LMTP runs / messages stored
 #   W5 peak RSS/PSS (summed over the server's processes, sampled every 200 ms)
-#      during W1 and the W3 operations, and with CONNS IDLE connections (imap-bench conns)
+#      during W1 and the W3 operations, and with CONNS IDLE connections
+#      (imap-bench conns)
 #   W6 tjstore's W1 (LMTP, USERS users) with scanning off, ClamAV only, and
 #      ClamAV + spam scoring: the cost per message
 # Every W1 run gets a freshly started server process.  Results: a Markdown
@@ -85,7 +86,6 @@ build_type=$(awk -F= '/^CMAKE_BUILD_TYPE:/ {print $2}' "$BUILD/CMakeCache.txt")
 case $build_type in Release | RelWithDebInfo) ;; *) echo "run.sh: warning: $BUILD is a '$build_type' build, not Release" >&2 ;; esac
 
 # ---- the temp dir, cleaned up on exit ----
-# ---- the temp dir, cleaned up on exit ----
 work=$(mktemp -d /tmp/tj-harness.XXXXXX)
 chmod 755 "$work" # Dovecot's auth process reads the passwd file inside it
 on_exit() {
@@ -125,7 +125,7 @@ tmpl=$work/template
 mkdir -p "$tmpl"
 # one `users import` (the site's CSV: quota in MiB) instead of a `users add`
 # per user; the password file is ours, with the hash Dovecot gets too
-for u in "${all_users[@]}"; do echo "$u,102400,override,enabled"; done >"$tmpl/users.csv"
+for u in "${all_users[@]}"; do echo "$u,102400,override,enabled"; done | LC_ALL=C sort >"$tmpl/users.csv"
 "$CLI" --data-dir "$tmpl/data" users import "$tmpl/users.csv" >/dev/null
 for u in "${all_users[@]}"; do printf '%s:%s\n' "$u" "$hash"; done >"$tmpl/data/passwd"
 hb_clamav_db "$tmpl/clamav"
