@@ -142,3 +142,21 @@ int tj_grow(void *pp, size_t *cap, size_t need, size_t elem)
 	*cap = ncap;
 	return 0;
 }
+
+int tj_buf_put_utf8(tj_buf *out, uint32_t c)
+{
+	uint8_t b[4];
+	size_t n;
+	if (c < 0x80) {
+		b[0] = (uint8_t)c, n = 1;
+	} else if (c < 0x800) {
+		b[0] = (uint8_t)(0xC0 | (c >> 6)), b[1] = (uint8_t)(0x80 | (c & 0x3F)), n = 2;
+	} else if (c < 0x10000) {
+		b[0] = (uint8_t)(0xE0 | (c >> 12)), b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
+		b[2] = (uint8_t)(0x80 | (c & 0x3F)), n = 3;
+	} else {
+		b[0] = (uint8_t)(0xF0 | (c >> 18)), b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
+		b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F)), b[3] = (uint8_t)(0x80 | (c & 0x3F)), n = 4;
+	}
+	return tj_buf_append(out, b, n);
+}

@@ -43,6 +43,9 @@ int tj_buf_vprintf(tj_buf *b, const char *fmt, va_list ap) __attribute__((format
  *     if (l->n == l->cap && tj_grow(&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
  *             return -ENOMEM; */
 int tj_grow(void *pp, size_t *cap, size_t need, size_t elem);
+/* tj_buf_put_utf8 - append code point c (at most U+10FFFF; the caller
+ * passes valid ones) as UTF-8.  0, -ENOMEM or TJ_ETOOBIG. */
+int tj_buf_put_utf8(tj_buf *b, uint32_t c);
 /* tj_buf_json_str - append p[0..n) as a JSON string, quotes included
  * (", \ and control bytes escaped; other bytes as they are). */
 int tj_buf_json_str(tj_buf *b, const void *p, size_t n);

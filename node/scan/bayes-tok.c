@@ -220,24 +220,6 @@ bad:
 	return 0xFFFD;
 }
 
-static int put_utf8(tj_buf *out, uint32_t c)
-{
-	uint8_t b[4];
-	size_t n;
-	if (c < 0x80) {
-		b[0] = (uint8_t)c, n = 1;
-	} else if (c < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (c >> 6)), b[1] = (uint8_t)(0x80 | (c & 0x3F)), n = 2;
-	} else if (c < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (c >> 12)), b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (c & 0x3F)), n = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (c >> 18)), b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F)), b[3] = (uint8_t)(0x80 | (c & 0x3F)), n = 4;
-	}
-	return tj_buf_append(out, b, n);
-}
-
 /* what an ASCII character is to the word splitter (C_SEP = 0 elsewhere) */
 static const uint8_t ascii_cls[128] = {
 	['0' ... '9'] = C_WORD, ['a' ... 'z'] = C_WORD, ['A' ... 'Z'] = C_WORD,
@@ -712,7 +694,7 @@ static size_t entity(struct tk *k, const uint8_t *s, size_t n, tj_buf *out)
 			return 0;
 		cp = entities[i].cp;
 	}
-	if ((k->rc = put_utf8(out, cp)))
+	if ((k->rc = tj_buf_put_utf8(out, cp)))
 		return n;
 	return e + 1;
 }

@@ -451,24 +451,6 @@ static uint32_t fold_cp(uint32_t c)
 	return c;
 }
 
-static int put_utf8(tj_buf *out, uint32_t c)
-{
-	uint8_t b[4];
-	size_t n;
-	if (c < 0x80) {
-		b[0] = (uint8_t)c, n = 1;
-	} else if (c < 0x800) {
-		b[0] = (uint8_t)(0xC0 | (c >> 6)), b[1] = (uint8_t)(0x80 | (c & 0x3F)), n = 2;
-	} else if (c < 0x10000) {
-		b[0] = (uint8_t)(0xE0 | (c >> 12)), b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
-		b[2] = (uint8_t)(0x80 | (c & 0x3F)), n = 3;
-	} else {
-		b[0] = (uint8_t)(0xF0 | (c >> 18)), b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
-		b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F)), b[3] = (uint8_t)(0x80 | (c & 0x3F)), n = 4;
-	}
-	return tj_buf_append(out, b, n);
-}
-
 int tj_mime_fold(const uint8_t *in, size_t len, tj_buf *out)
 {
 	tj_buf clean = TJ_BUF_INIT;
@@ -487,7 +469,7 @@ int tj_mime_fold(const uint8_t *in, size_t len, tj_buf *out)
 		for (size_t j = 1; j < k; j++)
 			c = (c << 6) | (s[i + j] & 0x3F);
 		i += k;
-		rc = put_utf8(out, fold_cp(c));
+		rc = tj_buf_put_utf8(out, fold_cp(c));
 	}
 	tj_buf_free(&clean);
 	return rc;

@@ -34,6 +34,17 @@ TJ_TEST(buf_json_str_escapes)
 	tj_buf_free(&b);
 }
 
+TJ_TEST(buf_put_utf8_every_length)
+{
+	tj_buf b = TJ_BUF_INIT;
+	TJ_OKRC(tj_buf_put_utf8(&b, 'A'));
+	TJ_OKRC(tj_buf_put_utf8(&b, 0xE9));    /* é */
+	TJ_OKRC(tj_buf_put_utf8(&b, 0x20AC));  /* € */
+	TJ_OKRC(tj_buf_put_utf8(&b, 0x1F600)); /* 😀 */
+	TJ_ASSERT_MEM(b.data, b.len, "A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10);
+	tj_buf_free(&b);
+}
+
 TJ_TEST(grow_arrays)
 {
 	uint32_t *v = NULL;
