@@ -9,6 +9,7 @@
  * resolving: the owner decides, replicas follow.
  */
 #include "common/err.h"
+#include "common/log.h"
 #include "store/store-private.h"
 
 #include <errno.h>
@@ -526,7 +527,6 @@ static int msg_rewrite(MDB_cursor *c, uint64_t mbox, const tj_msg_info *m)
 	MDB_val key = {12, k}, val = {48, v};
 	return tj_from_mdb(mdb_cursor_put(c, &key, &val, MDB_CURRENT));
 }
-
 
 /* resolve_ranges - replace op->ranges by the exact UIDs that exist */
 static int resolve_ranges(tj_wctx *w, tj_op *op, uint64_t mbox)
@@ -1215,7 +1215,100 @@ struct expunge_ctx {
 	uint64_t n;
 	MDB_cursor *cc; /* on changes */
 	uidlist gone;   /* what went (resolving) */
+	tj_buf guids;   /* their GUIDs, whose references go later (unref_later) */
 };
+
+/* unref_later - queue the references of n GUIDs (16 bytes each) for the
+ * committer to subtract when idle: an EXPUNGE then writes one queue entry
+ * instead of updating a random page of the GUID index per message.
+ * Without the queue database (never, once opened for writing) at once. */
+static int unref_later(tj_wctx *w, const uint8_t *guids, size_t len)
+{
+	int rc = 0;
+	if (!w->st->has_unref) {
+		for (size_t i = 0; !rc && i < len; i += TJ_GUID_LEN)
+			rc = tj_guid_unref(w, guids + i);
+		return rc;
+	}
+	MDB_cursor *c;
+	if ((rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_unref, &c))))
+		return rc;
+	MDB_val k, v;
+	uint64_t seq = 1;
+	int mrc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	if (mrc == 0 && k.mv_size == 8)
+		seq = tj_get64be(k.mv_data) + 1;
+	else if (mrc && mrc != MDB_NOTFOUND)
+		rc = tj_from_mdb(mrc);
+	uint8_t kb[8];
+	key_u64(kb, seq);
+	k = (MDB_val){8, kb};
+	v = (MDB_val){len, (void *)guids};
+	if (!rc)
+		rc = tj_from_mdb(mdb_cursor_put(c, &k, &v, MDB_APPEND));
+	mdb_cursor_close(c);
+	if (!rc)
+		w->st->unref_pending = 1;
+	return rc;
+}
+
+int tj_unref_drain(tj_wctx *w, unsigned max, int *left_r)
+{
+	MDB_cursor *c;
+	*left_r = 0;
+	if (!w->st->has_unref)
+		return 0;
+	int rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_unref, &c));
+	if (rc)
+		return rc;
+	MDB_val k, v;
+	unsigned done = 0;
+	int mrc;
+	while (!rc && done < max && (mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		size_t n = v.mv_size / TJ_GUID_LEN, take = n;
+		if (take > max - done)
+			take = max - done;
+		/* a copy: the entry's bytes move when it is shortened */
+		uint8_t *g = malloc(v.mv_size ? v.mv_size : 1);
+		if (!g) {
+			rc = -ENOMEM;
+			break;
+		}
+		memcpy(g, v.mv_data, v.mv_size);
+		size_t total = v.mv_size;
+		for (size_t i = 0; !rc && i < take; i++) {
+			int e = tj_guid_unref(w, g + i * TJ_GUID_LEN);
+			if (e == TJ_ESTATE || e == TJ_ECORRUPT) {
+				char hex[33];
+				tj_log(TJ_LOG_ERROR, "store", "event=unref_dropped guid=%s error=\"%s\"",
+				       tj_guid_hex(g + i * TJ_GUID_LEN, hex), tj_strerror(e));
+				e = 0; /* verify names it; the queue must move on */
+			}
+			rc = e;
+		}
+		if (!rc) {
+			if (take == n || total % TJ_GUID_LEN) {
+				rc = tj_from_mdb(mdb_cursor_del(c, 0));
+			} else {
+				MDB_val nv = {total - take * TJ_GUID_LEN, g + take * TJ_GUID_LEN};
+				rc = tj_from_mdb(mdb_cursor_put(c, &k, &nv, MDB_CURRENT));
+			}
+		}
+		free(g);
+		done += (unsigned)take;
+		if (take == 0)
+			break;
+	}
+	if (!rc) {
+		mrc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		if (mrc == 0)
+			*left_r = 1;
+		else if (mrc != MDB_NOTFOUND)
+			rc = tj_from_mdb(mrc);
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
 
 static int expunge_fn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m)
 {
@@ -1231,7 +1324,7 @@ static int expunge_fn(tj_wctx *w, void *arg, MDB_cursor *c, tj_msg_info *m)
 		rc = tj_mput(w->txn, w->st->db_expunged, tk, 20, "", 0);
 	}
 	if (!rc)
-		rc = tj_guid_unref(w, m->guid);
+		rc = tj_buf_append(&e->guids, m->guid, TJ_GUID_LEN);
 	if (rc)
 		return rc;
 	count_add(e->mb, m, -1);
@@ -1259,11 +1352,14 @@ static int apply_expunge(tj_wctx *w, tj_op *op)
 	}
 	/* one pass: an unresolved op deletes what exists and records it as the
 	 * resolved ranges; a resolved one must find every UID it names */
-	struct expunge_ctx e = {op, &h.m, &u, 0, NULL, {0}};
+	struct expunge_ctx e = {op, &h.m, &u, 0, NULL, {0}, TJ_BUF_INIT};
 	if ((rc = tj_from_mdb(mdb_cursor_open(w->txn, w->st->db_changes, &e.cc))))
 		goto out;
 	rc = walk_ranges(w, op->mbox_id, op->ranges, op->nranges, expunge_fn, &e);
 	mdb_cursor_close(e.cc);
+	if (!rc && e.guids.len)
+		rc = unref_later(w, e.guids.data, e.guids.len);
+	tj_buf_free(&e.guids);
 	if (!rc && resolving) {
 		ranges_normalize(e.gone.r, &e.gone.n);
 		rc = tj_op_set_ranges(op, e.gone.r, e.gone.n);

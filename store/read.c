@@ -239,6 +239,7 @@ int tj_store_msgs_get(tj_rtxn *r, uint64_t mbox_id, const uint32_t *uids, size_t
 	int rc = tj_from_mdb(mdb_cursor_open(r->txn, r->st->db_msgs, &c));
 	if (rc)
 		return rc;
+	uint8_t kb[12];
 	MDB_val k, v;
 	int mrc = 0;
 	bool positioned = false;
@@ -246,7 +247,6 @@ int tj_store_msgs_get(tj_rtxn *r, uint64_t mbox_id, const uint32_t *uids, size_t
 	for (size_t i = 0; i < n;) {
 		uint32_t want = uids[i];
 		if (!positioned) {
-			uint8_t kb[12];
 			key_msg(kb, mbox_id, want);
 			k = (MDB_val){12, kb};
 			mrc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);

@@ -20,8 +20,12 @@
  *   subs      u32 user id + name -> ""
  *   dicts     u32 dictionary id -> zstd dictionary
  *   cache     GUID -> the node's opaque per-message blob (parsed MIME)
- * A GUID's refcount counts the messages that point at it plus the op-log
- * APPEND entries that name it (so replication can still ship the bytes).
+ *   unref     u64 seq -> GUIDs (16 bytes each) of messages an EXPUNGE
+ *             removed whose reference is still counted (format 2): the
+ *             committer subtracts them when it has nothing else to do
+ * A GUID's refcount counts the messages that point at it, the op-log
+ * APPEND entries that name it (so replication can still ship the bytes)
+ * and its entries in unref.
  */
 #ifndef TJ_STORE_PRIVATE_H
 #define TJ_STORE_PRIVATE_H
@@ -32,8 +36,9 @@
 #include <lmdb.h>
 #include <pthread.h>
 
-/* index format: 1 first; 2 change-index entries may hold UID ranges (a
- * format-1 index is read as is and marked 2 when opened for writing) */
+/* index format: 1 first; 2 change-index entries may hold UID ranges, and
+ * the unref database (a format-1 index is read as is, and gets the
+ * database and the mark 2 when opened for writing) */
 #define TJ_STORE_FORMAT 2
 
 enum tj_seg_state { TJ_SEG_LIVE = 0, TJ_SEG_DEAD = 1 };
@@ -62,7 +67,8 @@ struct tj_store {
 	int segdirfd;
 	MDB_env *env;
 	MDB_dbi db_meta, db_users, db_mbox, db_mboxname, db_msgs, db_changes, db_expunged, db_guids, db_seglive,
-		db_segs, db_oplog, db_subs, db_dicts, db_cache;
+		db_segs, db_oplog, db_subs, db_dicts, db_cache, db_unref;
+	int has_unref;      /* db_unref exists (a read-only open of a format-1 index has none) */
 	tj_dicts *dicts;
 
 	/* segment file descriptors and read-only mappings, by id (grown under
@@ -88,6 +94,7 @@ struct tj_store {
 	struct tj_redo *pending_redo; /* batches found at open past the index's end */
 	uint64_t msgs_since_check;
 	int force_rotate;
+	int unref_pending;  /* unref may hold entries */
 	uint64_t n_batches, n_syncs, n_reqs; /* counters (atomic reads) */
 
 	/* the queue */
@@ -135,6 +142,10 @@ int tj_store_run_async(tj_store *st, tj_req_fn *fn, void *arg, tj_store_cb *cb, 
 
 /* apply.c */
 int tj_apply(tj_wctx *w, tj_op *op, const tj_msgrec *msg);
+/* tj_unref_drain - subtract up to max references queued in unref (runs in
+ * the committer, in a batch of its own); *left_r is set when more remain.
+ * A GUID that cannot be released is logged and dropped from the queue. */
+int tj_unref_drain(tj_wctx *w, unsigned max, int *left_r);
 int tj_guid_unref(tj_wctx *w, const uint8_t guid[TJ_GUID_LEN]);
 int tj_guid_ref(tj_wctx *w, const uint8_t guid[TJ_GUID_LEN], const tj_msgrec *msg);
 

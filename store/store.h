@@ -232,7 +232,10 @@ int tj_store_train_dict(tj_store *st, unsigned samples);
  * Writers and readers keep going meanwhile.  *moved_r gets the bytes moved. */
 int tj_store_compact(tj_store *st, double threshold, int recompress, uint64_t *moved_r);
 
-/* tj_store_trim_log - drop log entries so that at most `keep` remain */
+/* tj_store_trim_log - drop log entries so that at most `keep` remain, after
+ * subtracting the message references EXPUNGEs queued (the committer
+ * otherwise does that when idle): the bytes no longer referenced by a
+ * message or a log entry are released when it returns. */
 int tj_store_trim_log(tj_store *st, uint64_t keep);
 
 typedef void tj_problem_fn(void *arg, const char *problem);

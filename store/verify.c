@@ -332,6 +332,29 @@ int tj_store_verify(tj_store *st, tj_problem_fn *fn, void *arg)
 	}
 	mdb_cursor_close(c);
 	c = NULL;
+	/* 4b. so do the references EXPUNGE queued for later */
+	if (st->has_unref) {
+		if ((rc = tj_from_mdb(mdb_cursor_open(txn, st->db_unref, &c))))
+			goto out;
+		for (mrc = mdb_cursor_get(c, &k, &val, MDB_FIRST); mrc == 0;
+		     mrc = mdb_cursor_get(c, &k, &val, MDB_NEXT)) {
+			if (val.mv_size % TJ_GUID_LEN) {
+				problem(&v, "unref queue entry %llu: malformed", (unsigned long long)tj_get64be(k.mv_data));
+				continue;
+			}
+			for (size_t i = 0; i < val.mv_size; i += TJ_GUID_LEN) {
+				struct gent *g = gtab_get(&gt, (const uint8_t *)val.mv_data + i, 0);
+				if (g)
+					g->refs_seen++;
+				else
+					problem(&v, "unref queue entry %llu: message %s is not stored",
+						(unsigned long long)tj_get64be(k.mv_data),
+						tj_guid_hex((const uint8_t *)val.mv_data + i, hex));
+			}
+		}
+		mdb_cursor_close(c);
+		c = NULL;
+	}
 	/* 5. cache blobs belong to stored messages */
 	if ((rc = tj_from_mdb(mdb_cursor_open(txn, st->db_cache, &c))))
 		goto out;

@@ -3,9 +3,10 @@
  * UNCHANGEDSINCE -> [MODIFIED]), EXPUNGE and UID EXPUNGE.
  *
  * Each is one store op over the UIDs the client's set named; the op's
- * resolved ranges say what actually changed.  The session reports its own
- * changes itself and then advances its MODSEQ past them (imap_after_write),
- * so they are not reported twice.
+ * resolved ranges say what actually changed.  Messages are read with one
+ * cursor walk (tj_store_msgs_get), never one lookup each.  The session
+ * reports its own changes itself and then advances its MODSEQ past them
+ * (imap_after_write), so they are not reported twice.
  */
 #include "node/imap/imap-private.h"
 
@@ -29,10 +30,8 @@ static int keyword_slices(const struct imap_flags *fl, tj_slice *out, uint32_t *
 
 /* CONDSTORE's UNCHANGEDSINCE: which messages may change, which may not */
 struct guard_ctx {
-	imap_session *s;
 	const struct imap_store *st;
 	const struct imap_uids *idx;
-	const uint32_t *uids;
 	bool uid_cmd;
 	uint32_t *target, *tk; /* UIDs allowed to change, and their indexes */
 	size_t nt;
@@ -126,7 +125,7 @@ void cmd_store(imap_session *s, const struct imap_command *cmd)
 	target = uids;
 	nt = idx.n;
 	if (st.has_unchangedsince && idx.n) {
-		struct guard_ctx g = {s, &st, &idx, uids, uid, NULL, NULL, 0, &modified};
+		struct guard_ctx g = {&st, &idx, uid, NULL, NULL, 0, &modified};
 		g.target = malloc(idx.n * sizeof(uint32_t));
 		g.tk = malloc(idx.n * sizeof(uint32_t));
 		target = g.target;

@@ -132,6 +132,9 @@ uint32_t imap_flags_from_store(uint32_t store_bits);
 int imap_write_msg_flags(tj_buf *b, const tj_mbox_info *mb, const tj_msg_info *m);
 /* Response writers without printf, for commands that answer one line per
  * message (FETCH, STORE, flag updates); errors set s->out_err. */
+/* imap_out_room - room for n more bytes in s->out; when a big buffer grows,
+ * its new pages are faulted in at once.  0 or a tj_buf error. */
+int imap_out_room(imap_session *s, size_t n);
 /* imap_put_num - append v in decimal.  0 or a tj_buf error. */
 int imap_put_num(tj_buf *b, uint64_t v);
 /* imap_fetch_begin - "* SEQ FETCH (" */

@@ -67,8 +67,9 @@ void imap_expunged(imap_session *s, const uint32_t *uids, size_t n)
 		while (k < n && uids[k] < u)
 			k++;
 		if (k < n && uids[k] == u) {
-			if (!s->qresync)
-				imap_printf(s, "* %zu EXPUNGE\r\n", w + 1);
+			if (!s->qresync && (tj_buf_append(&s->out, "* ", 2) || imap_put_num(&s->out, w + 1) ||
+					    tj_buf_append(&s->out, " EXPUNGE\r\n", 10)))
+				s->out_err = true;
 			continue;
 		}
 		s->uids.v[w++] = u;

@@ -550,6 +550,41 @@ TJ_TEST(store_ranges_gaps_and_unsorted)
 	tj_store_close(&st);
 }
 
+/* EXPUNGE queues its messages' references (the unref database) and the
+ * committer subtracts them when idle: verify counts the queue, a close
+ * leaves it for the next open, and a log trim finishes it first */
+TJ_TEST(expunge_releases_references_later)
+{
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/s", tj_test_tmpdir());
+	tj_store *st = t_open(dir);
+	uint32_t u = t_user(st, "gil", 0);
+	uint64_t inbox = t_mbox(st, u, "INBOX");
+	tj_buf body = TJ_BUF_INIT;
+	for (unsigned i = 0; i < 1500; i++) {
+		t_body(&body, i, 200);
+		uint32_t uid;
+		TJ_OKRC(t_append_rc(st, u, inbox, (char *)body.data, body.len, 0, &uid));
+	}
+	tj_range all = {1, UINT32_MAX};
+	tj_op ex = {.type = TJ_OP_EXPUNGE, .user_id = u, .mbox_id = inbox, .ranges = &all, .nranges = 1};
+	TJ_OKRC(tj_store_exec(st, &ex, NULL));
+	tj_op_clear(&ex);
+	t_verify_clean(st); /* queued or not, every reference is accounted for */
+	tj_store_close(&st);
+	st = t_open(dir);
+	t_verify_clean(st);
+	TJ_OKRC(tj_store_trim_log(st, 0));
+	tj_store_stats stats;
+	TJ_OKRC(tj_store_stats_get(st, &stats));
+	TJ_ASSERT_INT(stats.messages, ==, 0);
+	TJ_ASSERT_INT(stats.unique_messages, ==, 0);
+	TJ_ASSERT_INT(stats.live_bytes, ==, 0);
+	t_verify_clean(st);
+	tj_buf_free(&body);
+	tj_store_close(&st);
+}
+
 int collect(void *arg, const tj_msg_info *m)
 {
 	struct {
